@@ -1,0 +1,1 @@
+"""The `lorawhisper` command line, a thin client of the engine."""

@@ -1,0 +1,1 @@
+"""The transcription engine. Plain Python: nothing under this package imports Qt."""

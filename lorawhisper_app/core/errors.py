@@ -1,0 +1,30 @@
+"""Errors the engine raises for problems a user can act on.
+
+Each carries a one-line message that names the file and the problem; the CLI and the
+GUI show that line as it is, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LoraWhisperError(Exception):
+    """Base of every error that is the user's input, not a bug."""
+
+
+class AudioError(LoraWhisperError):
+    """An audio file that cannot be read or holds no audio."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class AdapterError(LoraWhisperError):
+    """An adapter that is missing, malformed, unsafe or made for another backbone."""
+
+
+class BackboneError(LoraWhisperError):
+    """A backbone that cannot be found, converted or loaded."""

@@ -1,0 +1,193 @@
+"""Greedy/temperature decoding of one 30 s window with Whisper's timestamp rules.
+
+A decoding loop of our own (not `generate()`): it reuses the encoder output for language
+identification and decoding, applies openai/whisper's timestamp constraints, reports the
+no-speech probability and the average log-probability that drive the fallback rules,
+and can be cancelled between tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass
+
+import torch
+from transformers import WhisperForConditionalGeneration, WhisperTokenizer
+
+SECONDS_PER_TIMESTAMP = 0.02
+
+
+class Cancelled(Exception):
+    """Raised inside the engine when a cancel event is set."""
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    sot: int
+    eot: int
+    transcribe: int
+    no_timestamps: int
+    timestamp_begin: int
+    no_speech: int | None
+    prev: int
+    lang_ids: dict[str, int]  # language code -> token id
+    suppress: tuple[int, ...]
+    suppress_begin: tuple[int, ...]
+
+    @classmethod
+    def from_model(cls, model: WhisperForConditionalGeneration, tokenizer: WhisperTokenizer) -> "SpecialTokens":
+        gc = model.generation_config
+        eot = gc.eos_token_id[0] if isinstance(gc.eos_token_id, list) else gc.eos_token_id
+        no_speech = next(
+            (tid for name in ("<|nospeech|>", "<|nocaptions|>")
+             if (tid := tokenizer.convert_tokens_to_ids(name)) not in (None, tokenizer.unk_token_id)),
+            None,
+        )
+        return cls(
+            sot=gc.decoder_start_token_id,
+            eot=eot,
+            transcribe=gc.task_to_id["transcribe"],
+            no_timestamps=gc.no_timestamps_token_id,
+            timestamp_begin=gc.no_timestamps_token_id + 1,
+            no_speech=no_speech,
+            prev=gc.prev_sot_token_id,
+            lang_ids={tok[2:-2]: tid for tok, tid in gc.lang_to_id.items()},
+            suppress=tuple(gc.suppress_tokens or ()),
+            suppress_begin=tuple(gc.begin_suppress_tokens or ()),
+        )
+
+    def prompt(self, language: str | None, timestamps: bool) -> list[int]:
+        ids = [self.sot]
+        if language is not None:
+            ids.append(self.lang_ids[language])
+        ids.append(self.transcribe)
+        if not timestamps:
+            ids.append(self.no_timestamps)
+        return ids
+
+
+@dataclass
+class WindowResult:
+    tokens: list[int]  # sampled tokens, without the prompt and without the end token
+    avg_logprob: float
+    no_speech_prob: float
+    temperature: float
+
+    def compression_ratio(self, text: str) -> float:
+        raw = text.encode("utf-8")
+        return len(raw) / max(1, len(zlib.compress(raw)))
+
+
+def _timestamp_rules(logits: torch.Tensor, seq: list[int], tokens: SpecialTokens, max_initial: int) -> None:
+    """openai/whisper's ApplyTimestampRules for one sequence, in place on 1-D logits."""
+    tb = tokens.timestamp_begin
+    logits[tokens.no_timestamps] = -torch.inf
+    last_ts = len(seq) >= 1 and seq[-1] >= tb
+    penultimate_ts = len(seq) < 2 or seq[-2] >= tb
+    if last_ts:
+        if penultimate_ts:
+            logits[tb:] = -torch.inf
+        else:
+            logits[: tokens.eot] = -torch.inf
+    stamps = [t for t in seq if t >= tb]
+    if stamps:
+        floor = stamps[-1] if (last_ts and not penultimate_ts) else stamps[-1] + 1
+        logits[tb:floor] = -torch.inf
+    if not seq:
+        logits[:tb] = -torch.inf
+        logits[tb + max_initial + 1 :] = -torch.inf
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    if torch.logsumexp(logprobs[tb:], dim=-1) > logprobs[:tb].max():
+        logits[:tb] = -torch.inf
+
+
+class WindowDecoder:
+    """Runs the encoder and the decoder loop of a (possibly adapted) Whisper model."""
+
+    def __init__(self, model: WhisperForConditionalGeneration, tokens: SpecialTokens) -> None:
+        self.model = model
+        self.tokens = tokens
+        vocab = model.config.vocab_size
+        self._suppress = torch.zeros(vocab, dtype=torch.bool)
+        self._suppress[[t for t in tokens.suppress if 0 <= t < vocab]] = True
+        self._suppress_begin = [t for t in tokens.suppress_begin if 0 <= t < vocab]
+        self.max_tokens = model.config.max_target_positions // 2
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @torch.inference_mode()
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        features = features.to(self.device, self.model.dtype)
+        return self.model.model.encoder(features).last_hidden_state
+
+    def _step(self, ids: torch.Tensor, enc: torch.Tensor, cache):  # noqa: ANN001 - transformers cache type
+        out = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc, cache=cache, use_cache=True)
+        logits = self.model.proj_out(out.last_hidden_state[:, -1]).float()
+        return logits, out.past_key_values
+
+    @torch.inference_mode()
+    def language_probs(self, enc: torch.Tensor) -> list[dict[str, float]]:
+        """P(language) per batch item from one decoder step after <|startoftranscript|>."""
+        ids = torch.full((enc.shape[0], 1), self.tokens.sot, device=self.device)
+        logits, _ = self._step(ids, enc, None)
+        codes = list(self.tokens.lang_ids)
+        lang_logits = logits[:, list(self.tokens.lang_ids.values())]
+        probs = torch.softmax(lang_logits, dim=-1).cpu()
+        return [dict(sorted(zip(codes, row.tolist()), key=lambda kv: -kv[1])) for row in probs]
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        enc: torch.Tensor,
+        prompt: list[int],
+        *,
+        timestamps: bool = True,
+        temperature: float = 0.0,
+        max_initial_timestamp: int = 50,
+        generator: torch.Generator | None = None,
+        cancel: threading.Event | None = None,
+    ) -> WindowResult:
+        """Decode one window (batch of one) from `prompt` until the end token."""
+        cache = None
+        ids = torch.tensor([prompt], device=self.device)
+        seq: list[int] = []
+        total_logprob = 0.0
+        no_speech_prob = 0.0
+        suppress = self._suppress.to(self.device)
+        sot_index = prompt.index(self.tokens.sot)
+        for step in range(self.max_tokens):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            if step == 0:
+                out = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True)
+                cache = out.past_key_values
+                hidden = out.last_hidden_state[0]
+                if self.tokens.no_speech is not None:
+                    sot_logits = self.model.proj_out(hidden[sot_index]).float()
+                    no_speech_prob = torch.softmax(sot_logits, -1)[self.tokens.no_speech].item()
+                logits = self.model.proj_out(hidden[-1]).float()
+            else:
+                logits, cache = self._step(ids, enc, cache)
+                logits = logits[0]
+            logits = logits.masked_fill(suppress, -torch.inf)
+            if step == 0:
+                logits[self._suppress_begin] = -torch.inf
+            if timestamps:
+                _timestamp_rules(logits, seq, self.tokens, max_initial_timestamp)
+            if temperature > 0:
+                probs = torch.softmax(logits / temperature, -1)
+                token = int(torch.multinomial(probs.cpu(), 1, generator=generator).item())
+            else:
+                token = int(logits.argmax().item())
+            logprob = torch.log_softmax(logits, -1)[token].item()
+            if token == self.tokens.eot:
+                total_logprob += logprob
+                break
+            total_logprob += logprob
+            seq.append(token)
+            ids = torch.tensor([[token]], device=self.device)
+        avg = total_logprob / (len(seq) + 1)
+        return WindowResult(seq, avg, no_speech_prob, temperature)

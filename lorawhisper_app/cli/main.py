@@ -1,0 +1,320 @@
+"""`lorawhisper`: transcribe, detect languages, manage adapters, evaluate and benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from lorawhisper_app import __version__
+from lorawhisper_app.core.errors import LoraWhisperError
+
+EXIT_ERROR = 2
+EXIT_PARTIAL = 1
+EXIT_INTERRUPTED = 130
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def _err(message: str) -> None:
+    print(f"lorawhisper: {message}", file=sys.stderr, flush=True)
+
+
+def _engine(args: argparse.Namespace):  # noqa: ANN202 - imported lazily to keep --help fast
+    from lorawhisper_app.core.engine import Engine
+
+    return Engine(args.model, device=args.device, dtype=args.dtype)
+
+
+def _audio_files(inputs: Sequence[str]) -> list[Path]:
+    """Files as given; folders expand to the audio files inside them, sorted."""
+    from lorawhisper_app.core.audio import AUDIO_EXTENSIONS
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                Path(root) / name
+                for root, _, names in os.walk(path)
+                for name in names
+                if Path(name).suffix.lower() in AUDIO_EXTENSIONS
+            )
+            if not found:
+                raise LoraWhisperError(f"{path}: folder holds no audio files")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _routing(args: argparse.Namespace):  # noqa: ANN202
+    from lorawhisper_app.core.routing import RoutingOptions
+
+    return RoutingOptions(args.language, args.moe, args.adapter, args.threshold)
+
+
+def _describe_route(route) -> str:  # noqa: ANN001
+    prob = f" (p={route.language_probability:.2f})" if route.language_probability is not None else ""
+    used = ", ".join(f"{n}×{w:.2f}" for n, w in route.adapters.items()) or "no adapter"
+    return f"{route.mode}: {route.language}{prob} → {used}"
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from lorawhisper_app.cli.progress import ProgressBar
+    from lorawhisper_app.core.writers import write_result
+
+    files = _audio_files(args.files)
+    options = _routing(args)
+    engine = _engine(args)
+    out_dir = Path(args.out)
+    failed = 0
+    done: list[Path] = []
+    try:
+        for index, path in enumerate(files, 1):
+            bar = ProgressBar(f"[{index}/{len(files)}] {path.name}", enabled=not args.json)
+            try:
+                result = engine.transcribe(path, options, progress=bar.update)
+                written = write_result(result, args.format, out_dir)
+            except LoraWhisperError as exc:
+                bar.close()
+                failed += 1
+                _err(str(exc)) if not args.json else _print_json({"path": str(path), "error": str(exc)})
+                continue
+            except OSError as exc:
+                bar.close()
+                failed += 1
+                _err(f"{out_dir}: could not write the {args.format} file: {exc.strerror or exc}")
+                continue
+            bar.close()
+            done.append(written)
+            if args.json:
+                _print_json({**result.to_dict(), "output": str(written)})
+            else:
+                if result.route.notice:
+                    _err(f"{path}: {result.route.notice}")
+                print(f"{path} [{_describe_route(result.route)}] → {written}")
+                if args.verbose:
+                    print(result.text)
+    except KeyboardInterrupt:
+        _err(f"interrupted: {len(done)} of {len(files)} files finished and kept in {out_dir}")
+        return EXIT_INTERRUPTED
+    return EXIT_PARTIAL if failed else 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from lorawhisper_app.core.languages import language_name
+
+    files = _audio_files(args.files)
+    engine = _engine(args)
+    failed = 0
+    for path in files:
+        try:
+            probs = engine.detect_language(path)
+        except LoraWhisperError as exc:
+            failed += 1
+            _err(str(exc)) if not args.json else _print_json({"path": str(path), "error": str(exc)})
+            continue
+        top = dict(list(probs.items())[: args.top])
+        if args.json:
+            _print_json({"path": str(path), "languages": top})
+        else:
+            ranked = ", ".join(f"{code} {language_name(code)} {p:.3f}" for code, p in top.items())
+            print(f"{path}: {ranked}")
+    return EXIT_PARTIAL if failed else 0
+
+
+def _store_and_fingerprint(args: argparse.Namespace, need_fingerprint: bool):  # noqa: ANN202
+    from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapter_dir
+    from lorawhisper_app.core.backbone import resolve_backbone
+
+    store = AdapterStore(bundled_adapter_dir(), default_user_adapter_dir())
+    return store, resolve_backbone(args.model).fingerprint if need_fingerprint else None
+
+
+def _adapter_row(info, fingerprint: str | None) -> dict[str, object]:  # noqa: ANN001
+    meta = info.meta.to_dict()
+    return {
+        "name": info.name,
+        "language": info.meta.language,
+        "language_name": info.meta.language_name,
+        "source": info.source,
+        "size_bytes": info.size_bytes,
+        "path": str(info.path),
+        "compatible": info.compatible_with(fingerprint) if fingerprint else None,
+        "dev_wer": meta.get("dev_wer"),
+        "metadata": meta,
+    }
+
+
+def cmd_adapters(args: argparse.Namespace) -> int:
+    action = args.action
+    store, fingerprint = _store_and_fingerprint(args, action in ("list", "show", "import"))
+    if action == "list":
+        rows = [_adapter_row(i, fingerprint) for i in store.list()]
+        if args.json:
+            _print_json({"adapters": rows, "problems": store.problems(), "user_dir": str(store.user_dir)})
+            return 0
+        if not rows:
+            print(f"no adapters installed (user folder: {store.user_dir})")
+        for row in rows:
+            wer = row["dev_wer"]
+            wer_text = f"dev WER {wer['before']:.3f}→{wer['after']:.3f}" if wer else "dev WER unknown"
+            flag = "" if row["compatible"] else "  [made for another backbone]"
+            size = row["size_bytes"] / 1e6  # type: ignore[operator]
+            print(f"{row['name']:16} {row['language']:4} {row['language_name']:14} {row['source']:8} {size:6.1f} MB  {wer_text}{flag}")
+        for problem in store.problems():
+            _err(problem)
+        return 0
+    if action == "show":
+        row = _adapter_row(store.get(args.name), fingerprint)
+        print(json.dumps(row, indent=None if args.json else 2, ensure_ascii=False))
+        return 0
+    if action == "import":
+        info = store.import_(Path(args.path), fingerprint, name=args.name, replace=args.replace)  # type: ignore[arg-type]
+        _print_json(_adapter_row(info, fingerprint)) if args.json else print(f"imported {info.name} ({info.meta.language_name}) into {info.path}")
+        return 0
+    if action == "export":
+        dest = store.export(args.name, Path(args.dest))
+        _print_json({"name": args.name, "path": str(dest)}) if args.json else print(f"exported {args.name} to {dest}")
+        return 0
+    if action == "remove":
+        store.remove(args.name)
+        _print_json({"removed": args.name}) if args.json else print(f"removed {args.name}")
+        return 0
+    raise AssertionError(action)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from lorawhisper_app.cli.progress import ProgressBar
+    from lorawhisper_app.core.evaluation import iter_evaluation, read_manifest, score
+
+    rows = read_manifest(args.manifest)
+    if args.only_language:
+        rows = [r for r in rows if r.language in args.only_language]
+    if args.limit:
+        rows = rows[: args.limit]
+    if not rows:
+        raise LoraWhisperError(f"{args.manifest}: no clips to evaluate")
+    engine = _engine(args)
+    bar = ProgressBar(f"evaluating {len(rows)} clips", enabled=not args.json)
+    records = []
+    try:
+        for record in iter_evaluation(engine, rows, args.language, args.moe, args.adapter, args.threshold):
+            records.append(record)
+            bar.update(len(records), len(rows))
+    except KeyboardInterrupt:
+        bar.close()
+        _err(f"interrupted after {len(records)} of {len(rows)} clips; scores below cover those")
+    bar.close()
+    report = score(records)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{'language':10} {'clips':>5} {'WER':>7} {'CER':>7}")
+        for code, item in sorted(report.per_language.items()):
+            print(f"{code:10} {item.clips:5d} {item.words.rate:7.3f} {item.chars.rate:7.3f}")
+        print(f"{'overall':10} {report.overall.clips:5d} {report.overall.words.rate:7.3f} {report.overall.chars.rate:7.3f}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lorawhisper_app.benchmarks.engine_bench import run_benchmark
+
+    report = run_benchmark(args)
+    if args.json:
+        _print_json(report)
+    return 0
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="backbone: built-in Whisper base (default), a Hugging Face id or a local folder")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="compute type (default: float32 on CPU, float16 on CUDA)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON lines")
+
+
+def _add_routing_options(p: argparse.ArgumentParser, language_help: str) -> None:
+    p.add_argument("--language", default="auto", help=language_help)
+    p.add_argument("--moe", type=int, default=0, metavar="K", help="mix the adapters of the top-K detected languages")
+    p.add_argument("--adapter", default=None, metavar="NAME|none", help="use this adapter (or none: the bare backbone), overriding routing")
+    p.add_argument("--threshold", type=float, default=0.5, help="LID probability auto mode needs to use an adapter (default 0.5)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lorawhisper", description="Local speech recognition with per-language LoRA adapters.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("transcribe", help="transcribe audio files or folders")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    _add_routing_options(p, "auto (language identification) or a language code such as sw")
+    p.add_argument("--format", default="txt", choices=["txt", "srt", "vtt", "json"])
+    p.add_argument("--out", default=".", metavar="DIR", help="output folder (default: current folder)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print each transcript")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("detect", help="identify the spoken language of files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--top", type=int, default=5, help="how many languages to show (default 5)")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("adapters", help="list, show, import, export or remove language adapters")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("list")
+    a = actions.add_parser("show")
+    a.add_argument("name")
+    a = actions.add_parser("import")
+    a.add_argument("path", help="an adapter folder or a .zip made by export")
+    a.add_argument("--name", default=None, help="install under another name")
+    a.add_argument("--replace", action="store_true", help="replace an installed adapter of the same name")
+    a = actions.add_parser("export")
+    a.add_argument("name")
+    a.add_argument("dest", help="a .zip file to write, or a folder to copy the adapter into")
+    a = actions.add_parser("remove")
+    a.add_argument("name")
+    for action in actions.choices.values():
+        action.add_argument("--model", default=None, help="backbone the adapters must fit (default: built-in)")
+        action.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_adapters)
+
+    p = sub.add_parser("evaluate", help="WER and CER on a JSONL manifest")
+    p.add_argument("manifest")
+    _add_routing_options(p, "auto, a language code, or from-manifest (each clip's own language)")
+    p.add_argument("--only-language", action="append", metavar="CODE", help="evaluate only clips of this language (repeatable)")
+    p.add_argument("--limit", type=int, default=0, help="evaluate at most N clips")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="real-time factor against faster-whisper on the same clips")
+    p.add_argument("--clips", type=int, default=4, help="how many dev clips (default 4)")
+    p.add_argument("--repeats", type=int, default=2, help="timed runs per configuration (default 2)")
+    p.add_argument("--dev", default=None, help="dev set folder (default ../shared/data/speech/dev)")
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except LoraWhisperError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())

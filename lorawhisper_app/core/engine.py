@@ -1,0 +1,146 @@
+"""The engine facade: load a backbone once, then detect, route and transcribe files.
+
+    from lorawhisper_app.core.engine import Engine
+    engine = Engine()                      # built-in Whisper base, CPU or CUDA
+    result = engine.transcribe("talk.opus", language="auto")
+    print(result.route, result.text)
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers.utils import logging as hf_logging
+
+from .adapter_runtime import AdapterRuntime
+from .adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapter_dir, validate_adapter_dir
+from .audio import SAMPLE_RATE, audio_duration, iter_audio_chunks
+from .backbone import LoadedBackbone, load_backbone
+from .decoding import SpecialTokens, WindowDecoder
+from .features import CHUNK_SECONDS, N_SAMPLES, window_features
+from .results import Route, TranscriptionResult
+from .routing import RoutingOptions, choose_route
+from .transcriber import AudioWindows, DecodeOptions, ProgressFn, Transcriber
+
+hf_logging.disable_progress_bar()
+hf_logging.set_verbosity_error()
+
+
+class _StoreLookup:
+    """Routing's view of the adapter store: compatible adapters only."""
+
+    def __init__(self, store: AdapterStore, fingerprint: str) -> None:
+        self.store = store
+        self.fingerprint = fingerprint
+
+    def adapter_for(self, language: str) -> tuple[str, str] | None:
+        info = self.store.for_language(language, self.fingerprint)
+        return (info.name, info.meta.decode_token) if info else None
+
+    def adapter_named(self, name: str) -> tuple[str, str]:
+        info = self.store.get(name)
+        return info.meta.language, info.meta.decode_token
+
+
+class Engine:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        store: AdapterStore | None = None,
+        decode_options: DecodeOptions | None = None,
+    ) -> None:
+        self.backbone: LoadedBackbone = load_backbone(model, device, dtype)
+        self.store = store if store is not None else AdapterStore(bundled_adapter_dir(), default_user_adapter_dir())
+        self.runtime = AdapterRuntime(self.backbone.model)
+        self.tokens = SpecialTokens.from_model(self.backbone.model, self.backbone.processor.tokenizer)
+        self.decoder = WindowDecoder(self.backbone.model, self.tokens)
+        self.transcriber = Transcriber(self.decoder, self._decode_text, decode_options or DecodeOptions())
+        self._lock = threading.RLock()
+
+    @property
+    def fingerprint(self) -> str:
+        return self.backbone.files.fingerprint
+
+    @property
+    def whisper_languages(self) -> set[str]:
+        return set(self.tokens.lang_ids)
+
+    def _decode_text(self, ids: list[int]) -> str:
+        return self.backbone.processor.tokenizer.decode(ids, skip_special_tokens=True)
+
+    # -- adapters -----------------------------------------------------------------
+
+    def use_adapters(self, mixture: dict[str, float], *, unmerged: bool = False) -> None:
+        """Load (once) and activate a mixture of installed adapters; {} is the bare backbone."""
+        for name in mixture:
+            if name not in self.runtime.loaded:
+                info = self.store.get(name)
+                validate_adapter_dir(info.path, self.fingerprint)
+                self.runtime.load(name, info.path)
+        self.runtime.activate(mixture, unmerged=unmerged)
+
+    # -- language identification ----------------------------------------------------
+
+    def _encode_bare(self, audio: np.ndarray) -> torch.Tensor:
+        self.use_adapters({})
+        return self.decoder.encode(window_features(audio, self.backbone.model.config.num_mel_bins))
+
+    def language_probabilities(self, audio: np.ndarray) -> dict[str, float]:
+        """P(language) over Whisper's languages for the first 30 s, all adapters off."""
+        with self._lock:
+            return self.decoder.language_probs(self._encode_bare(audio[:N_SAMPLES]))[0]
+
+    def detect_language(self, path: str | Path) -> dict[str, float]:
+        first = next(iter_audio_chunks(path, CHUNK_SECONDS))
+        return self.language_probabilities(first)
+
+    # -- transcription -----------------------------------------------------------------
+
+    def route(self, options: RoutingOptions, probs: dict[str, float] | None) -> Route:
+        return choose_route(options, probs, _StoreLookup(self.store, self.fingerprint), self.whisper_languages)
+
+    def transcribe(
+        self,
+        source: str | Path | np.ndarray,
+        options: RoutingOptions | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        **routing: object,
+    ) -> TranscriptionResult:
+        """Transcribe a file (or a 16 kHz mono array). Routing options may be given as
+        a RoutingOptions or as keywords (language="auto", moe_k=2, adapter="sw", threshold=0.5)."""
+        options = options or RoutingOptions(**routing)  # type: ignore[arg-type]
+        if isinstance(source, np.ndarray):
+            name, duration = "<audio>", len(source) / SAMPLE_RATE
+            chunks = iter([source.astype(np.float32, copy=False)])
+        else:
+            name, duration = str(source), audio_duration(source)
+            chunks = iter_audio_chunks(source, CHUNK_SECONDS)
+        windows = AudioWindows(chunks)
+        with self._lock:
+            first = windows.window(0)
+            probs = None
+            bare_encoding = None
+            if options.language == "auto":
+                bare_encoding = self._encode_bare(first)
+                probs = self.decoder.language_probs(bare_encoding)[0]
+            route = self.route(options, probs)
+            self.use_adapters(route.adapters)
+            segments = self.transcriber.run(
+                windows,
+                route.decode_token,
+                duration,
+                first_encoding=bare_encoding if not route.adapters else None,
+                progress=progress,
+                cancel=cancel,
+            )
+        top = dict(list(probs.items())[:5]) if probs else {}
+        return TranscriptionResult(name, duration, segments, route, top)
+

@@ -1,0 +1,118 @@
+"""Word and character error rates of the engine on a JSONL manifest.
+
+The manifest format is that of ../shared/data/speech/*/manifest.jsonl: one JSON object
+a line with at least `path` (relative to the manifest's folder, or absolute),
+`language` and `text`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .engine import Engine
+from .errors import LoraWhisperError
+from .metrics import ErrorCounts, char_errors, word_errors
+from .routing import RoutingOptions
+
+FROM_MANIFEST = "from-manifest"
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    audio: Path
+    language: str
+    text: str
+    id: str
+
+
+def read_manifest(path: str | Path) -> list[ManifestRow]:
+    path = Path(path)
+    if not path.is_file():
+        raise LoraWhisperError(f"{path}: manifest not found")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            audio = Path(item["path"])
+            rows.append(
+                ManifestRow(
+                    audio if audio.is_absolute() else path.parent / audio,
+                    str(item.get("language") or ""),
+                    str(item["text"]),
+                    str(item.get("id") or audio.stem),
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise LoraWhisperError(f"{path}:{number}: not a manifest line with path and text ({exc})") from exc
+    return rows
+
+
+@dataclass
+class LanguageScore:
+    clips: int = 0
+    words: ErrorCounts = field(default_factory=ErrorCounts)
+    chars: ErrorCounts = field(default_factory=ErrorCounts)
+
+    def add(self, ref: str, hyp: str) -> None:
+        self.clips += 1
+        self.words = self.words + word_errors(ref, hyp)
+        self.chars = self.chars + char_errors(ref, hyp)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"clips": self.clips, "wer": self.words.rate, "cer": self.chars.rate, "ref_words": self.words.ref_len}
+
+
+@dataclass
+class EvaluationReport:
+    per_language: dict[str, LanguageScore]
+    overall: LanguageScore
+    hypotheses: list[dict[str, object]]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "overall": self.overall.to_dict(),
+            "languages": {k: v.to_dict() for k, v in sorted(self.per_language.items())},
+            "clips": self.hypotheses,
+        }
+
+
+def iter_evaluation(
+    engine: Engine,
+    rows: list[ManifestRow],
+    language: str,
+    moe_k: int = 0,
+    adapter: str | None = None,
+    threshold: float = 0.5,
+    cancel: threading.Event | None = None,
+) -> Iterator[dict[str, object]]:
+    """Transcribe each row; yield one record per clip (reference, hypothesis, route)."""
+    for row in rows:
+        chosen = row.language if language == FROM_MANIFEST else language
+        options = RoutingOptions(chosen or "auto", moe_k, adapter, threshold)
+        result = engine.transcribe(row.audio, options, cancel=cancel)
+        yield {
+            "id": row.id,
+            "language": row.language,
+            "reference": row.text,
+            "hypothesis": result.text,
+            "route_language": result.route.language,
+            "adapters": result.route.adapters,
+        }
+
+
+def score(records: list[dict[str, object]]) -> EvaluationReport:
+    per_language: dict[str, LanguageScore] = defaultdict(LanguageScore)
+    overall = LanguageScore()
+    for record in records:
+        ref, hyp = str(record["reference"]), str(record["hypothesis"])
+        per_language[str(record["language"])].add(ref, hyp)
+        overall.add(ref, hyp)
+    return EvaluationReport(dict(per_language), overall, records)
+

@@ -1,0 +1,59 @@
+"""The engine (core) and the CLI never import Qt or the GUI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_linter_contracts_hold():
+    # lint-imports reads [tool.importlinter] from pyproject.toml in the working directory.
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    if not lint_imports.exists():
+        lint_imports = Path(shutil.which("lint-imports") or "lint-imports")
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"],  # no cache folder left in the repository
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+IMPORT_ALL = r"""
+import importlib, json, pkgutil, sys
+imported, failed = [], {}
+for package_name in ("lorawhisper_app.core", "lorawhisper_app.cli"):
+    package = importlib.import_module(package_name)
+    imported.append(package_name)
+    for info in pkgutil.walk_packages(package.__path__, package_name + ".",
+                                      onerror=lambda name: failed.setdefault(name, "walk failed")):
+        try:
+            importlib.import_module(info.name)
+            imported.append(info.name)
+        except Exception as exc:
+            failed[info.name] = f"{type(exc).__name__}: {exc}"
+qt = sorted(m for m in sys.modules if m == "PySide6" or m.startswith(("PySide6.", "shiboken6", "lorawhisper_app.gui")))
+print(json.dumps({"imported": imported, "failed": failed, "qt": qt}))
+"""
+
+
+def test_core_and_cli_import_without_qt():
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["failed"] == {}, report["failed"]
+    assert len(report["imported"]) > 2  # the walk found modules, not just the two packages
+    assert report["qt"] == [], f"Qt was imported by the engine or the CLI: {report['qt']}"

@@ -22,3 +22,10 @@ def speech_dev() -> Path:
     if not (dev / "manifest.jsonl").is_file():
         pytest.skip(f"../shared/data/speech/dev is absent: no {dev / 'manifest.jsonl'}")
     return dev
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests convert the built-in backbone into a cache of their own (once per session),
+    never into the user's cache folder."""
+    os.environ["LORAWHISPER_CACHE_DIR"] = str(tmp_path_factory.mktemp("lorawhisper-cache"))

@@ -65,6 +65,6 @@ def test_bad_model_arguments_are_clear(cache: Path, tmp_path: Path) -> None:
     with pytest.raises(BackboneError, match="could not be fetched"):
         backbone.resolve_backbone("no-such-org/no-such-model")
     with pytest.raises(BackboneError, match="float16 needs a GPU"):
-        backbone.resolve_dtype("float16", backbone.resolve_device("cpu"))
+        backbone.resolve_compute_type("float16", backbone.resolve_device("cpu"))
     with pytest.raises(BackboneError, match="unknown compute type"):
-        backbone.resolve_dtype("int3", backbone.resolve_device("cpu"))
+        backbone.resolve_compute_type("int3", backbone.resolve_device("cpu"))

@@ -28,7 +28,7 @@ def _err(message: str) -> None:
 def _engine(args: argparse.Namespace):  # noqa: ANN202 - imported lazily to keep --help fast
     from lorawhisper_app.core.engine import Engine
 
-    return Engine(args.model, device=args.device, dtype=args.dtype)
+    return Engine(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
 
 
 def _audio_files(inputs: Sequence[str]) -> list[Path]:
@@ -235,7 +235,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="backbone: built-in Whisper base (default), a Hugging Face id or a local folder")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="compute type (default: float32 on CPU, float16 on CUDA)")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "int8", "float32", "bfloat16", "float16"],
+        help="compute type (default auto: int8 decoder on CPU, float16 on CUDA)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: one per physical core)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON lines")
 
 

@@ -3,13 +3,16 @@
 Adapters load as named peft adapters. Their LoRA layers stay disabled in the forward
 pass; instead the active mixture (one adapter, or several with weights for LoRA MoE)
 is merged into the wrapped linear weights: W = W0 + sum_i w_i * B_i A_i * scale_i.
-The original tensors W0 are kept, not copied, and put back when the mixture changes,
-so the bare backbone is restored bit for bit and decoding pays no adapter overhead.
+The original tensors W0 are kept, not copied, and put back for the bare backbone, so it
+is restored bit for bit and decoding pays no adapter overhead. Merged weights of recent
+mixtures are cached (within a byte budget), so switching between them swaps tensors
+instead of recomputing; each adapter is merged once when it loads.
 `unmerged` mode runs peft's own LoRA forward instead (for comparison and benchmarks).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -18,15 +21,27 @@ from peft.tuners.lora import LoraLayer
 from transformers import WhisperForConditionalGeneration
 
 from .errors import AdapterError
+from .fast_linear import is_int8, repack
 
 Mixture = dict[str, float]
+# Per LoRA layer: the merged weight, and its packed int8 copy where the layer computes in int8.
+Merged = dict[LoraLayer, tuple[torch.Tensor, object | None]]
+
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+def _key(mixture: Mixture) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(mixture.items()))
 
 
 class AdapterRuntime:
-    def __init__(self, model: WhisperForConditionalGeneration) -> None:
+    def __init__(self, model: WhisperForConditionalGeneration, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.model = model  # the transformers model; peft injects its layers into it in place
         self._peft: PeftModel | None = None
-        self._originals: dict[LoraLayer, torch.Tensor] = {}
+        self._layers: list[LoraLayer] = []
+        self._bare: Merged = {}
+        self._cache: OrderedDict[tuple[tuple[str, float], ...], tuple[Merged, int]] = OrderedDict()
+        self._cache_bytes = cache_bytes
         self.active: Mixture = {}
         self.unmerged = False
 
@@ -48,47 +63,77 @@ class AdapterRuntime:
                 self._peft.load_adapter(str(folder), adapter_name=name, is_trainable=False, use_safetensors=True)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise AdapterError(f"{folder}: could not load adapter {name!r}: {exc}") from exc
-        for layer in self._layers():
+        self._layers = [m for m in self.model.modules() if isinstance(m, LoraLayer)]
+        for layer in self._layers:
             layer.enable_adapters(False)
-            self._originals.setdefault(layer, layer.get_base_layer().weight.data)
+            if layer not in self._bare:
+                base = layer.get_base_layer()
+                self._bare[layer] = (base.weight.data, getattr(base, "_int8_packed", None))
+        self._cache.clear()  # cached mixtures do not cover layers this adapter added
+        self._merged({name: 1.0})
 
     def unload(self, name: str) -> None:
         if name not in self.loaded:
             return
         self.activate({})
+        self._cache.clear()
         if len(self.loaded) == 1:
             self.model = self._peft.unload()  # type: ignore[union-attr]
             self._peft = None
-            self._originals.clear()
+            self._layers = []
+            self._bare.clear()
         else:
             self._peft.delete_adapter(name)  # type: ignore[union-attr]
 
-    def _layers(self) -> list[LoraLayer]:
-        return [m for m in self.model.modules() if isinstance(m, LoraLayer)]
+    def _merged(self, mixture: Mixture) -> Merged:
+        """Merged weights of `mixture` for every layer it touches, from the cache or computed."""
+        key = _key(mixture)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key][0]
+        merged: Merged = {}
+        size = 0
+        with torch.no_grad():
+            for layer in self._layers:
+                names = [n for n in mixture if n in layer.lora_A]
+                if not names:
+                    continue
+                base = layer.get_base_layer()
+                original = self._bare[layer][0]
+                delta = sum(mixture[n] * layer.get_delta_weight(n).float() for n in names)
+                weight = (original.float() + delta).to(original.dtype)
+                packed = None
+                if is_int8(base):
+                    base.weight.data = weight
+                    repack(base)
+                    packed = base._int8_packed
+                    base.weight.data, base._int8_packed = self._bare[layer]
+                merged[layer] = (weight, packed)
+                size += weight.numel() * weight.element_size() + (weight.numel() if packed is not None else 0)
+        self._cache[key] = (merged, size)
+        while len(self._cache) > 1 and sum(s for _, s in self._cache.values()) > self._cache_bytes:
+            self._cache.popitem(last=False)
+        return merged
 
     def activate(self, mixture: Mixture, *, unmerged: bool = False) -> None:
         """Make `mixture` (adapter name -> weight; empty: the bare backbone) the active one."""
         unknown = [n for n in mixture if n not in self.loaded]
         if unknown:
             raise AdapterError(f"adapter(s) not loaded: {', '.join(unknown)}")
-        if unmerged and len(mixture) > 1:
-            raise AdapterError("unmerged mode runs one adapter at a time")
+        if unmerged and (len(mixture) > 1 or any(w != 1.0 for w in mixture.values())):
+            raise AdapterError("unmerged mode runs one adapter at full weight")
         if mixture == self.active and unmerged == self.unmerged:
             return
-        with torch.no_grad():
-            for layer in self._layers():
-                base = layer.get_base_layer()
-                original = self._originals[layer]
-                base.weight.data = original
-                names = [n for n in mixture if n in layer.lora_A]
-                if unmerged:
-                    layer.enable_adapters(bool(names))
-                    if names:
-                        layer.set_adapter(names, inference_mode=True)
-                    continue
-                layer.enable_adapters(False)
-                if names:
-                    delta = sum(mixture[n] * layer.get_delta_weight(n).float() for n in names)
-                    base.weight.data = (original.float() + delta).to(original.dtype)
+        merged = self._merged(mixture) if mixture and not unmerged else {}
+        for layer in self._layers:
+            base = layer.get_base_layer()
+            weight, packed = merged.get(layer, self._bare[layer])
+            base.weight.data = weight
+            if packed is not None:
+                base._int8_packed = packed
+            names = [n for n in mixture if n in layer.lora_A] if unmerged else []
+            layer.enable_adapters(bool(names))
+            if names:
+                layer.set_adapter(names, inference_mode=True)
         self.active = dict(mixture)
         self.unmerged = unmerged

@@ -30,6 +30,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from .ct2_convert import read_ct2_model, whisper_config, whisper_state_dict
 from .errors import BackboneError
 from .generation_setup import build_generation_config, build_processor
+from .fast_linear import cpu_has_fast_bf16, make_int8, make_refined_int8
 
 BUILTIN = "builtin"
 BUILTIN_NAME = "openai/whisper-base (built-in)"
@@ -198,6 +199,7 @@ def resolve_backbone(model: str | None = None) -> BackboneFiles:
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+COMPUTE_TYPES = ("auto", "int8", *DTYPES)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -210,14 +212,35 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+@dataclass(frozen=True)
+class ComputeType:
+    """How the backbone computes: weight dtype, encoder autocast, int8 decoder.
+
+    "int8" (CPU) keeps float32 master weights, runs the decoder's linear layers in
+    dynamic int8 and the output projection in int8 with its top logits recomputed
+    exactly; where the CPU has fast bfloat16, the encoder runs under bfloat16 autocast. "auto" is int8 on CPU and
+    float16 on CUDA. Figures behind the choice are in docs/benchmarks.md.
+    """
+
+    name: str
+    weights: torch.dtype
+    encoder_autocast: torch.dtype | None = None
+    int8_decoder: bool = False
+
+
+def resolve_compute_type(dtype: str, device: torch.device) -> ComputeType:
+    if dtype not in COMPUTE_TYPES:
+        raise BackboneError(f"unknown compute type {dtype!r}; use {', '.join(COMPUTE_TYPES)}")
     if dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if dtype not in DTYPES:
-        raise BackboneError(f"unknown compute type {dtype!r}; use auto, {', '.join(DTYPES)}")
+        dtype = "float16" if device.type == "cuda" else "int8"
+    if dtype == "int8":
+        if device.type != "cpu":
+            raise BackboneError("compute type int8 runs on the CPU; on a GPU use float16 or bfloat16")
+        autocast = torch.bfloat16 if cpu_has_fast_bf16() else None
+        return ComputeType("int8", torch.float32, autocast, int8_decoder=True)
     if dtype == "float16" and device.type == "cpu":
-        raise BackboneError("compute type float16 needs a GPU; on the CPU use float32 or bfloat16")
-    return DTYPES[dtype]
+        raise BackboneError("compute type float16 needs a GPU; on the CPU use int8, float32 or bfloat16")
+    return ComputeType(dtype, DTYPES[dtype])
 
 
 @dataclass
@@ -226,18 +249,21 @@ class LoadedBackbone:
     model: WhisperForConditionalGeneration
     processor: WhisperProcessor
     device: torch.device
-    dtype: torch.dtype
+    compute: ComputeType
 
 
 def load_backbone(model: str | None = None, device: str = "auto", dtype: str = "auto") -> LoadedBackbone:
     """Resolve, load and freeze the backbone on `device` in compute type `dtype`."""
     files = resolve_backbone(model)
     dev = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, dev)
+    compute = resolve_compute_type(dtype, dev)
     try:
-        net = WhisperForConditionalGeneration.from_pretrained(files.path, dtype=torch_dtype, use_safetensors=True)
+        net = WhisperForConditionalGeneration.from_pretrained(files.path, dtype=compute.weights, use_safetensors=True)
         processor = WhisperProcessor.from_pretrained(files.path)
     except (OSError, ValueError) as exc:
         raise BackboneError(f"{files.path}: could not load the Whisper model: {exc}") from exc
     net.to(dev).eval().requires_grad_(False)
-    return LoadedBackbone(files, net, processor, dev, torch_dtype)
+    if compute.int8_decoder:
+        make_int8(net.model.decoder)
+        make_refined_int8(net.proj_out)
+    return LoadedBackbone(files, net, processor, dev, compute)

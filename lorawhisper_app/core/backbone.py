@@ -73,6 +73,18 @@ def builtin_sources() -> tuple[list[Path], Path]:
     return parts, part2
 
 
+def write_builtin_ct2_folder(dest: Path) -> None:
+    """The built-in packages as a CTranslate2 / faster-whisper model folder (for comparisons)."""
+    parts, meta_dir = builtin_sources()
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / "model.bin", "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out)
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        shutil.copy(meta_dir / name, dest / name)
+
+
 class _Concatenated:
     """A read-only stream over several files one after another (the split model.bin)."""
 

@@ -97,18 +97,15 @@ def render(result: TranscriptionResult, fmt: str) -> str:
     return _writer(fmt).render(result)
 
 
-def write_result(result: TranscriptionResult, fmt: str, out_dir: Path) -> Path:
-    """Write `out_dir/<stem of result.path>.<fmt>` atomically and return its path.
+def write_atomic(target: Path, text: str) -> Path:
+    """Write `text` to `target` through a temporary file in the same folder.
 
-    The text goes to a temporary file in `out_dir` first, is flushed to disk and then
-    renamed over the target, so a failure leaves any earlier file of that name whole
-    and no temporary file behind.
+    The text is flushed to disk and then renamed over the target, so a failure leaves
+    any earlier file of that name whole and no temporary file behind.
     """
-    text = render(result, fmt)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{Path(result.path).stem}.{fmt}"
-    temp = out_dir / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     # os.open with mode 0o666 gives the file the usual umask-based permissions (mkstemp's are 0o600).
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -122,3 +119,9 @@ def write_result(result: TranscriptionResult, fmt: str, out_dir: Path) -> Path:
             temp.unlink(missing_ok=True)
         raise
     return target
+
+
+def write_result(result: TranscriptionResult, fmt: str, out_dir: Path) -> Path:
+    """Write `out_dir/<stem of result.path>.<fmt>` atomically and return its path."""
+    text = render(result, fmt)
+    return write_atomic(Path(out_dir) / f"{Path(result.path).stem}.{fmt}", text)

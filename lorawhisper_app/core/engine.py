@@ -74,7 +74,7 @@ class Engine:
         self.tokens = SpecialTokens.from_model(self.backbone.model, self.backbone.processor.tokenizer)
         self.decoder = WindowDecoder(self.backbone.model, self.tokens, self.backbone.compute.encoder_autocast)
         self.transcriber = Transcriber(self.decoder, self._decode_text, decode_options or DecodeOptions())
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # guards the active adapters for every user of the engine
 
     @property
     def fingerprint(self) -> str:
@@ -106,7 +106,7 @@ class Engine:
 
     def language_probabilities(self, audio: np.ndarray) -> dict[str, float]:
         """P(language) over Whisper's languages for the first 30 s, all adapters off."""
-        with self._lock:
+        with self.lock:
             return self.decoder.language_probs(self._encode_bare(audio[:N_SAMPLES]))[0]
 
     def detect_language(self, path: str | Path) -> dict[str, float]:
@@ -137,7 +137,7 @@ class Engine:
             name, duration = str(source), audio_duration(source)
             chunks = iter_audio_chunks(source, CHUNK_SECONDS)
         windows = AudioWindows(chunks)
-        with self._lock:
+        with self.lock:
             first = windows.window(0)
             probs = None
             bare_encoding = None

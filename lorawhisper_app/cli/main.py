@@ -232,6 +232,84 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from lorawhisper_app.core.capture import AudioCapture, find_input_device, list_input_devices
+
+    if args.list_devices:
+        devices = list_input_devices()
+        if args.json:
+            _print_json({"devices": [vars(d) for d in devices]})
+            return 0
+        for device in devices:
+            print(f"{device.describe()}: {device.channels} channel(s), {device.default_samplerate:g} Hz")
+        if not devices:
+            print("no audio input devices found")
+        return 0
+
+    from lorawhisper_app.core.live import CAPTURE_BLOCK_S, LiveEvent, LiveSession
+
+    find_input_device(args.device)  # a wrong device fails before the model loads
+    engine = _engine(argparse.Namespace(model=args.model, device=args.compute_device, dtype=args.dtype, threads=args.threads))
+    save = Path(args.save) if args.save else None
+    session = LiveSession(engine, args.language, threshold=args.threshold, record_to=save)
+    tty = sys.stdout.isatty() and not args.json
+    width = os.get_terminal_size().columns - 1 if tty else 0
+    warned = {"backlog": 0.0, "overflows": 0}
+
+    def show(event: LiveEvent) -> None:
+        if args.json:
+            _print_json(event.to_dict())
+            return
+        probability = f" {event.probability:.2f}" if event.probability is not None else ""
+        badge = f"[{event.language}{probability}{f' → {event.adapter}' if event.adapter else ''}]"
+        line = f"{event.start:7.1f}-{event.end:<7.1f} {badge} {event.text}"
+        if not tty:
+            print(f"{event.kind:7} {line}", flush=True)
+        elif event.kind == "partial":
+            sys.stdout.write(f"\r\x1b[K{line[:width]}")
+            sys.stdout.flush()
+        else:
+            print(f"\r\x1b[K{line}", flush=True)
+
+    def feed(capture: AudioCapture, audio: np.ndarray) -> None:
+        for event in session.process(audio):
+            show(event)
+        now, backlog = time.monotonic(), capture.backlog_seconds
+        if backlog > 1.0 and now - warned["backlog"] > 1.0:
+            warned["backlog"] = now
+            _err(f"behind by {backlog:.1f} s of audio")
+        if capture.overflows > warned["overflows"]:
+            warned["overflows"] = capture.overflows
+            _err(f"{capture.overflows} input overflow(s): the device lost audio")
+
+    capture = AudioCapture(args.device, CAPTURE_BLOCK_S)
+    try:
+        with capture:
+            assert capture.device is not None
+            _err(f"listening on {capture.device.describe()}; Ctrl-C stops")
+            while True:
+                block = capture.read(timeout=CAPTURE_BLOCK_S)
+                rest = capture.read_available()
+                feed(capture, rest if block is None else np.concatenate([block, rest]))
+    except KeyboardInterrupt:  # the way to stop: what was captured is still transcribed and kept
+        capture.stop()
+        feed(capture, capture.read_available())
+    finally:  # on an error too, what there is gets its finals and is saved
+        for event in session.finish():
+            show(event)
+        if save is not None:
+            saved = session.save(save, args.format)
+            if args.json:
+                _print_json({"saved": {kind: str(path) for kind, path in saved.items()}})
+            else:
+                _err("saved " + " and ".join(str(path) for path in saved.values()))
+    return 0
+
+
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="backbone: built-in Whisper base (default), a Hugging Face id or a local folder")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
@@ -298,6 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="evaluate at most N clips")
     _add_engine_options(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("live", help="transcribe the microphone live, utterance by utterance")
+    p.add_argument("--device", default=None, metavar="NAME", help="input device: a name, part of one, or an index (default: the default input)")
+    p.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
+    p.add_argument("--language", default="auto", help="auto (identify each utterance) or a language code that locks every utterance to it")
+    p.add_argument("--threshold", type=float, default=0.5, help="LID probability auto mode needs to use an adapter (default 0.5)")
+    p.add_argument("--save", default=None, metavar="DIR", help="keep the session's audio (FLAC) and transcript in this folder")
+    p.add_argument("--format", default="json", choices=["txt", "srt", "vtt", "json"], help="transcript format for --save (default json)")
+    p.add_argument("--model", default=None, help="backbone: built-in Whisper base (default), a Hugging Face id or a local folder")
+    p.add_argument("--compute-device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run the model (default: auto)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "int8", "float32", "bfloat16", "float16"], help="compute type (default auto)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: one per physical core)")
+    p.add_argument("--json", action="store_true", help="print JSON lines: kind, text, start, end, language, probability, adapter")
+    p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("bench", help="real-time factor against faster-whisper on the same clips")
     p.add_argument("--clips", type=int, default=4, help="how many dev clips (default 4)")

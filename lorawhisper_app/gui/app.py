@@ -21,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     window = MainWindow()
     window.show()
+    window.holder.start()
     return app.exec()
 
 

@@ -1,4 +1,4 @@
-"""The main window. For now a placeholder: the desktop app is in progress; the CLI works."""
+"""The main window: a Files tab (still a placeholder: the CLI works) and the Live tab."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from lorawhisper_app import __version__
+from lorawhisper_app.gui.engine_holder import EngineHolder
+from lorawhisper_app.gui.live_panel import LivePanel
 
 APP_NAME = "LoRA-Whisper Studio"
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icon.svg"
@@ -49,27 +51,38 @@ def app_icon() -> QIcon:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    """`holder` loads the engine in the background; the app starts it, tests may inject one."""
+
+    def __init__(self, holder: EngineHolder | None = None) -> None:
         super().__init__()
+        self.holder = holder or EngineHolder(parent=self)
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
-        self.resize(820, 520)
+        self.resize(900, 560)
 
         icon_html = (
             f'<p><img src="{ICON_PATH.as_uri()}" width="96" height="96"></p>' if ICON_PATH.is_file() else ""
         )
         notice = QLabel(
             f"{icon_html}<h2>{APP_NAME}</h2>"
-            "<p>The desktop app is in progress.</p>"
+            "<p>File transcription in this window is in progress.</p>"
             "<p>Meanwhile the command line works:</p>"
             "<p><code>lorawhisper transcribe FILE</code></p>"
+            "<p>The Live tab transcribes the microphone.</p>"
         )
         notice.setObjectName("placeholderNotice")
         notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
         notice.setWordWrap(True)
         notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         notice.setMargin(24)
-        self.setCentralWidget(notice)
+        self.live_panel = LivePanel(self.holder)
+        self.tabs = QTabWidget(objectName="mainTabs")
+        self.tabs.addTab(notice, "&Files")
+        self.tabs.addTab(self.live_panel, "&Live")
+        self.setCentralWidget(self.tabs)
+        self.engine_state = QLabel("Backbone not loaded", objectName="engineState")
+        self.statusBar().addPermanentWidget(self.engine_state)
+        self.holder.state_changed.connect(self.engine_state.setText)
 
         file_menu = self.menuBar().addMenu("&File")
         quit_action = QAction("&Quit", self)
@@ -81,6 +94,10 @@ class MainWindow(QMainWindow):
         self.about_action = QAction(f"&About {APP_NAME}", self)
         self.about_action.triggered.connect(self.show_about)
         help_menu.addAction(self.about_action)
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
+        self.live_panel.shutdown()
+        super().closeEvent(event)
 
     def show_about(self) -> QMessageBox:
         """Opens the About box (window-modal, does not block) and returns it."""

@@ -97,8 +97,9 @@ def _timestamp_rules(logits: torch.Tensor, seq: list[int], tokens: SpecialTokens
     if not seq:
         logits[:tb] = -torch.inf
         logits[tb + max_initial + 1 :] = -torch.inf
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    if torch.logsumexp(logprobs[tb:], dim=-1) > logprobs[:tb].max():
+    # Timestamps win when their total probability beats every text token's: compared on
+    # the logits, since the softmax normaliser is common to both sides.
+    if torch.logsumexp(logits[tb:], dim=-1) > logits[:tb].max():
         logits[:tb] = -torch.inf
 
 
@@ -178,7 +179,7 @@ class WindowDecoder:
             else:
                 logits, cache = self._step(ids, enc, cache)
                 logits = logits[0]
-            logits = logits.masked_fill(suppress, -torch.inf)
+            logits.masked_fill_(suppress, -torch.inf)
             if step == 0:
                 logits[self._suppress_begin] = -torch.inf
             if timestamps:
@@ -188,7 +189,7 @@ class WindowDecoder:
                 token = int(torch.multinomial(probs.cpu(), 1, generator=generator).item())
             else:
                 token = int(logits.argmax().item())
-            logprob = torch.log_softmax(logits, -1)[token].item()
+            logprob = (logits[token] - torch.logsumexp(logits, -1)).item()
             if token == self.tokens.eot:
                 total_logprob += logprob
                 break

@@ -12,8 +12,11 @@ import threading
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperTokenizer
+
+from .features import window_features
 
 SECONDS_PER_TIMESTAMP = 0.02
 
@@ -121,6 +124,10 @@ class WindowDecoder:
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    def encode_audio(self, audio: np.ndarray) -> torch.Tensor:
+        """Encoder output for up to 30 s of 16 kHz audio, as one padded window."""
+        return self.encode(window_features(audio, self.model.config.num_mel_bins))
 
     @torch.inference_mode()
     def encode(self, features: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from .adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapt
 from .audio import SAMPLE_RATE, audio_duration, iter_audio_chunks
 from .backbone import LoadedBackbone, load_backbone
 from .decoding import SpecialTokens, WindowDecoder
-from .features import CHUNK_SECONDS, N_SAMPLES, window_features
+from .features import CHUNK_SECONDS, N_SAMPLES
 from .results import Route, TranscriptionResult
 from .routing import RoutingOptions, choose_route
 from .transcriber import AudioWindows, DecodeOptions, ProgressFn, Transcriber
@@ -102,7 +102,7 @@ class Engine:
 
     def _encode_bare(self, audio: np.ndarray) -> torch.Tensor:
         self.use_adapters({})
-        return self.decoder.encode(window_features(audio, self.backbone.model.config.num_mel_bins))
+        return self.decoder.encode_audio(audio)
 
     def language_probabilities(self, audio: np.ndarray) -> dict[str, float]:
         """P(language) over Whisper's languages for the first 30 s, all adapters off."""

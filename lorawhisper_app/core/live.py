@@ -41,7 +41,7 @@ import soundfile as sf
 import torch
 
 from .decoding import Cancelled, WindowDecoder
-from .features import FRAMES_PER_SECOND, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel, pad_frames, window_features
+from .features import FRAMES_PER_SECOND, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel, pad_frames
 from .results import Route, Segment, TranscriptionResult
 from .routing import AUTO, RoutingOptions
 from .transcriber import AudioWindows, Transcriber
@@ -286,7 +286,7 @@ class LiveSession:
             route = engine.route(self.options, self._identify(audio)[0])
         else:  # the bare backbone either way: identify on the whole window and decode from that encoding
             engine.use_adapters({})
-            first = engine.decoder.encode(window_features(audio, engine.backbone.model.config.num_mel_bins))
+            first = engine.decoder.encode_audio(audio)
             route = engine.route(self.options, engine.decoder.language_probs(first)[0])
         engine.use_adapters(route.adapters)
         segments = self._transcriber.run(
@@ -314,7 +314,7 @@ class LiveSession:
         limit = 8 + round(PARTIAL_TOKENS_PER_S * len(audio) / SAMPLE_RATE) - len(agreed)
         new = self._greedy(encoding, prompt, limit)
         if new is None:  # it looped: once more from the whole window, which seldom does
-            encoding = engine.decoder.encode(window_features(audio, engine.backbone.model.config.num_mel_bins))
+            encoding = engine.decoder.encode_audio(audio)
             new = self._greedy(encoding, prompt, limit)
         if new is None:
             return []

@@ -17,7 +17,7 @@ import torch
 
 from .audio import SAMPLE_RATE, is_silent
 from .decoding import SECONDS_PER_TIMESTAMP, WindowDecoder, WindowResult
-from .features import N_SAMPLES, window_features
+from .features import N_SAMPLES
 from .results import Segment
 
 ProgressFn = Callable[[float, float], None]  # (seconds done, seconds in all)
@@ -149,7 +149,6 @@ class Transcriber:
         has it (computed with the same adapters), so it is not computed twice.
         """
         prompt = self.decoder.tokens.prompt(language_token, timestamps=True)
-        n_mels = self.decoder.model.config.num_mel_bins
         segments: list[Segment] = []
         seek = 0
         index = 0
@@ -162,7 +161,7 @@ class Transcriber:
             else:
                 enc = first_encoding if (seek == 0 and first_encoding is not None) else None
                 if enc is None:
-                    enc = self.decoder.encode(window_features(audio, n_mels))
+                    enc = self.decoder.encode_audio(audio)
                 result = self._decode_with_fallback(enc, prompt, index, cancel)
                 if result is None:
                     seek += len(audio)

@@ -25,6 +25,9 @@ class FakeAdapters:
             raise AdapterError(f"no adapter named {name}")
         return self.adapters[name]
 
+    def mixture_of(self, name: str) -> dict[str, float]:
+        return {name: 1.0, "sw-v1": 0.5} if name == "lg-moe" else {name: 1.0}
+
 
 STORE = FakeAdapters({"sw-v1": ("sw", "sw"), "yo-v2": ("yo", "yo"), "rw-a": ("rw", "sw")})
 
@@ -127,3 +130,11 @@ def test_override_by_unknown_name_raises() -> None:
 def test_invalid_options_raise(options: dict[str, object], message: str) -> None:
     with pytest.raises(LoraWhisperError, match=message):
         RoutingOptions(**options)  # type: ignore[arg-type]
+
+
+def test_an_adapter_trained_as_lora_moe_decodes_with_its_mixture() -> None:
+    store = FakeAdapters({"sw-v1": ("sw", "sw"), "lg-moe": ("lg", "sw")})
+    assert route(language="lg", adapters=store) == Route("manual", "lg", None, {"lg-moe": 1.0, "sw-v1": 0.5}, "sw")
+    assert route(adapter="lg-moe", adapters=store).adapters == {"lg-moe": 1.0, "sw-v1": 0.5}
+    mixed = route({"sw": 0.6, "lg": 0.4}, adapters=store, moe_k=2).adapters
+    assert mixed == pytest.approx({"sw-v1": 0.6 + 0.4 * 0.5, "lg-moe": 0.4})

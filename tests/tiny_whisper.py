@@ -112,3 +112,18 @@ def make_lora_adapter(
         training_data={"source": "synthetic", "description": f"random LoRA weights, seed {seed}"},
     ).save(folder)
     return folder
+
+
+def save_tiny_backbone(folder: Path, seed: int = 0) -> Path:
+    """A tiny Whisper as a transformers folder that `--model FOLDER` loads: its own random
+    weights, with the tokenizer and processor files of the converted built-in backbone."""
+    import shutil
+
+    from lorawhisper_app.core.backbone import resolve_backbone
+
+    folder = Path(folder)
+    make_tiny_whisper(seed).save_pretrained(folder, safe_serialization=True)
+    source = resolve_backbone(None).path
+    for name in ("tokenizer.json", "tokenizer_config.json", "processor_config.json"):
+        shutil.copy(source / name, folder / name)
+    return folder

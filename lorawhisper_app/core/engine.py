@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers.utils import logging as hf_logging
 
 from .adapter_runtime import AdapterRuntime
 from .adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapter_dir, validate_adapter_dir
@@ -25,9 +24,6 @@ from .features import CHUNK_SECONDS, N_SAMPLES
 from .results import Route, TranscriptionResult
 from .routing import RoutingOptions, choose_route
 from .transcriber import AudioWindows, DecodeOptions, ProgressFn, Transcriber
-
-hf_logging.disable_progress_bar()
-hf_logging.set_verbosity_error()
 
 
 def default_cpu_threads() -> int:
@@ -53,6 +49,10 @@ class _StoreLookup:
     def adapter_named(self, name: str) -> tuple[str, str]:
         info = self.store.get(name)
         return info.meta.language, info.meta.decode_token
+
+    def mixture_of(self, name: str) -> dict[str, float]:
+        mixture = self.store.get(name).meta.mixture
+        return dict(mixture) if mixture else {name: 1.0}
 
 
 class Engine:

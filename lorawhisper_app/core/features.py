@@ -38,13 +38,15 @@ def _mel_filters(n_mels: int) -> torch.Tensor:
 
 
 def log_mel(audio: np.ndarray | torch.Tensor, n_mels: int = 80) -> torch.Tensor:
-    """Log-mel spectrogram [n_mels, frames] of 16 kHz mono audio, normalised as Whisper expects."""
+    """Log-mel spectrogram [n_mels, frames] of 16 kHz mono audio, normalised as Whisper expects.
+
+    Computed on the device the audio tensor lies on."""
     wave = torch.as_tensor(audio, dtype=torch.float32)
     wave = torch.nn.functional.pad(wave, (0, HOP_LENGTH))
-    window = torch.hann_window(N_FFT)
+    window = torch.hann_window(N_FFT, device=wave.device)
     stft = torch.stft(wave, N_FFT, HOP_LENGTH, window=window, return_complex=True)
     power = (stft[..., :-1].abs() ** 2).contiguous()
-    mel = _mel_filters(n_mels) @ power
+    mel = _mel_filters(n_mels).to(wave.device) @ power
     log_spec = torch.clamp(mel, min=1e-10).log10()
     log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
     return (log_spec + 4.0) / 4.0

@@ -41,6 +41,18 @@ class AdapterLookup(Protocol):
     def adapter_named(self, name: str) -> tuple[str, str]:
         """(language, decode token) of the named adapter; raises AdapterError if absent."""
 
+    def mixture_of(self, name: str) -> dict[str, float]:
+        """The adapters that decode as `name`: {name: 1.0}, or the LoRA-MoE mixture it was trained in."""
+
+
+def _weighted(adapters: AdapterLookup, picks: list[tuple[str, float]]) -> dict[str, float]:
+    """Adapter weights of a weighted choice of adapters, each expanded into its own mixture."""
+    out: dict[str, float] = {}
+    for name, weight in picks:
+        for part, w in adapters.mixture_of(name).items():
+            out[part] = out.get(part, 0.0) + weight * w
+    return out
+
 
 def choose_route(
     options: RoutingOptions, probs: dict[str, float] | None, adapters: AdapterLookup, whisper_codes: set[str]
@@ -52,11 +64,11 @@ def choose_route(
         return Route("override", language, top[1] if top and language == top[0] else None, {}, token)
     if options.adapter:
         language, token = adapters.adapter_named(options.adapter)
-        return Route("override", language, probs.get(language) if probs else None, {options.adapter: 1.0}, token)
+        return Route("override", language, probs.get(language) if probs else None, _weighted(adapters, [(options.adapter, 1.0)]), token)
     if options.language != AUTO:
         found = adapters.adapter_for(options.language)
         if found:
-            return Route("manual", options.language, None, {found[0]: 1.0}, found[1])
+            return Route("manual", options.language, None, _weighted(adapters, [(found[0], 1.0)]), found[1])
         token = options.language if options.language in whisper_codes else None
         notice = f"no adapter for '{options.language}': using the bare backbone"
         if token is None:
@@ -68,14 +80,14 @@ def choose_route(
         chosen = chosen[: options.moe_k]
         total = sum(p for _, p, _ in chosen)
         if chosen and total > 0:
-            mixture = {found[0]: p / total for _, p, found in chosen}
+            mixture = _weighted(adapters, [(found[0], p / total) for _, p, found in chosen])
             lead = chosen[0]
             return Route("moe", lead[0], lead[1], mixture, lead[2][1])
         return Route("moe", top[0], top[1], {}, top[0], "no detected language has an adapter: using the bare backbone")
     language, p = top
     found = adapters.adapter_for(language)
     if found and p >= options.threshold:
-        return Route("auto", language, p, {found[0]: 1.0}, found[1])
+        return Route("auto", language, p, _weighted(adapters, [(found[0], 1.0)]), found[1])
     if found:
         notice = f"'{language}' detected with probability {p:.2f}, under the threshold {options.threshold:.2f}: using the bare backbone"
     else:

@@ -1,0 +1,1 @@
+"""Training LoRA adapters: data, similarity, the training loop."""

@@ -1,0 +1,92 @@
+"""What a training run is asked to do: LoRA shape, optimiser, budget, warm start, MoE."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from ..errors import LoraWhisperError
+
+DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "fc1", "fc2")
+WARM_AUTO = "auto"
+WARM_NONE = "none"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. `steps` wins over `epochs` when given.
+
+    `batch_size` is the batch one optimiser step sees; it is split into micro-batches of
+    `micro_batch` clips (default: 16 on a GPU, 4 on the CPU) with gradient accumulation,
+    so the same settings train the same adapter on either. `warm_start` is "none" by
+    default (it measured best: docs/experiments.md), "auto" (the most similar language that has an adapter), "none"
+    (peft's standard initialisation) or a language code or adapter name. `moe_k` > 0
+    keeps the adapters of the K most similar languages active and frozen beside the new
+    one, weighted by normalised similarity. `anchor` > 0 adds anchor * ||w - w_start||^2
+    over the new adapter's weights to the loss (L2-SP: a warm-started adapter is pulled
+    toward where it started rather than toward zero). `precision` "auto" is bfloat16 autocast on
+    a GPU that has it (else float16), float32 on the CPU.
+    """
+
+    language: str
+    name: str
+    rank: int = 32
+    alpha: float = 64.0
+    dropout: float = 0.05
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    batch_size: int = 16
+    micro_batch: int | None = None
+    epochs: int = 12
+    steps: int | None = None
+    eval_every: int | None = None
+    patience: int = 3
+    seed: int = 0
+    precision: str = "auto"
+    gradient_checkpointing: bool = False
+    warm_start: str = WARM_NONE
+    anchor: float = 0.0
+    moe_k: int = 0
+    decode_token: str | None = None
+    timestamp_fraction: float = 0.5
+    dev_max_clips: int = 150
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", tuple(self.targets))
+        checks = [
+            (self.rank >= 1, "--rank must be at least 1"),
+            (self.alpha > 0, "--alpha must be positive"),
+            (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
+            (self.learning_rate > 0, "--lr must be positive"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.micro_batch is None or self.micro_batch >= 1, "--micro-batch must be at least 1"),
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.steps is None or self.steps >= 1, "--steps must be at least 1"),
+            (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
+            (self.moe_k >= 0, "--moe K needs K >= 0"),
+            (self.anchor >= 0, "--anchor must be zero or positive"),
+            (self.precision in ("auto", "float32", "bfloat16", "float16"), "--precision is auto, float32, bfloat16 or float16"),
+            (0 <= self.timestamp_fraction <= 1, "timestamp_fraction must be in [0, 1]"),
+            (bool(self.targets), "--targets needs at least one module name"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise LoraWhisperError(message)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["targets"] = list(self.targets)
+        return data
+
+    def micro_batch_for(self, device_type: str) -> int:
+        size = self.micro_batch or (16 if device_type == "cuda" else 4)
+        return min(size, self.batch_size)
+
+    def fingerprint(self) -> str:
+        """Identifies a run for resuming: the same config and data give the same value."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,72 @@
+"""The new adapter on the frozen backbone: peft LoRA, warm-started or cold, with
+optional frozen neighbour adapters beside it (LoRA MoE)."""
+
+from __future__ import annotations
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
+from safetensors.torch import load_file
+from transformers import WhisperForConditionalGeneration
+
+from ..adapter_store import WEIGHTS_FILE, AdapterInfo
+from ..errors import LoraWhisperError
+from .config import TrainConfig
+
+
+def lora_config(config: TrainConfig) -> LoraConfig:
+    return LoraConfig(
+        r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=list(config.targets)
+    )
+
+
+def warm_start_problem(config: TrainConfig, source: AdapterInfo) -> str | None:
+    """Why `source` cannot seed an adapter of this shape, or None when it can."""
+    lora = source.meta.lora
+    if lora.rank != config.rank:
+        return f"{source.name} has rank {lora.rank}, this run {config.rank}"
+    if set(lora.targets) != set(config.targets):
+        return f"{source.name} adapts {', '.join(lora.targets)}, this run {', '.join(config.targets)}"
+    return None
+
+
+def attach(
+    model: WhisperForConditionalGeneration,
+    config: TrainConfig,
+    *,
+    warm: AdapterInfo | None,
+    frozen: list[tuple[AdapterInfo, float]],
+) -> PeftModel:
+    """Wrap `model` with the trainable adapter `config.name`; the seed fixes its start."""
+    torch.manual_seed(config.seed)
+    peft = get_peft_model(model, lora_config(config), adapter_name=config.name)
+    if warm is not None:
+        problem = warm_start_problem(config, warm)
+        if problem:
+            raise LoraWhisperError(f"cannot warm-start from {warm.name}: {problem}")
+        weights = load_file(warm.path / WEIGHTS_FILE)
+        result = set_peft_model_state_dict(peft, weights, adapter_name=config.name)
+        if result.unexpected_keys:
+            raise LoraWhisperError(f"{warm.path / WEIGHTS_FILE}: tensors that fit no layer of this backbone")
+    for info, _ in frozen:
+        peft.load_adapter(str(info.path), adapter_name=info.name, is_trainable=False, use_safetensors=True)
+    if frozen:
+        peft.base_model.set_adapter([config.name, *(info.name for info, _ in frozen)])
+        weights = {info.name: w for info, w in frozen}
+        for layer in peft.modules():
+            if isinstance(layer, LoraLayer):
+                for name, w in weights.items():
+                    if name in layer.scaling:
+                        layer.scaling[name] *= w
+    for name, param in peft.named_parameters():
+        param.requires_grad = f".{config.name}." in name and "lora_" in name
+    return peft
+
+
+def trainable_state(peft: PeftModel, name: str) -> dict[str, torch.Tensor]:
+    """The new adapter's tensors under peft's saved names (adapter name removed)."""
+    return get_peft_model_state_dict(peft, adapter_name=name)
+
+
+def load_trainable_state(peft: PeftModel, name: str, weights: dict[str, torch.Tensor]) -> None:
+    set_peft_model_state_dict(peft, weights, adapter_name=name)

@@ -1,0 +1,422 @@
+"""The training loop: one new LoRA adapter on the frozen backbone.
+
+Reads top to bottom as the run goes: load the backbone, measure the new language's
+similarity to the installed adapters, score the dev set without an adapter, attach the
+new adapter (cold, warm-started, or beside frozen neighbours for LoRA MoE), then train
+with AdamW, a warm-up and a cosine decay, scoring the dev set every `eval_every` steps.
+Each evaluation writes a checkpoint, keeps the best weights and may stop early. The
+result is an adapter folder that the store can import; nothing else is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import resource
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file, save_file
+from torch.nn.parallel import DistributedDataParallel
+
+from ..adapter_meta import AdapterMeta, BaseModelRef, DevWer, LoraSpec
+from ..adapter_store import WEIGHTS_FILE, AdapterInfo, AdapterStore, validate_adapter_dir
+from ..backbone import LoadedBackbone, load_backbone
+from ..decoding import SpecialTokens, WindowDecoder
+from ..errors import AdapterError, LoraWhisperError
+from ..languages import is_whisper_language, language_name
+from .batches import Example, collate, make_example, uses_timestamps
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .config import WARM_AUTO, WARM_NONE, TrainConfig
+from .datasets import Clip, DatasetReport
+from .dev_eval import dev_wer, greedy_texts
+from .distributed import DistContext, init_distributed
+from .events import EventSink, TrainEvent
+from .lora_setup import attach, load_trainable_state, trainable_state, warm_start_problem
+from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, rank_neighbours
+
+BEST = "best.safetensors"
+ADAPTER = "adapter"
+EVAL_METHOD = "batched greedy decoding without timestamps, max 160 tokens"
+
+
+class TrainingCancelled(LoraWhisperError):
+    """The run was cancelled; its last checkpoint lets the same command resume it."""
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    meta: AdapterMeta
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int | None = None
+
+
+def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to zero at `total`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _data_fingerprint(clips: list[Clip]) -> str:
+    digest = hashlib.sha256()
+    for clip in clips:
+        digest.update(f"{clip.id}\t{clip.text}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+
+
+def _peak_memory(device: torch.device) -> int:
+    """Peak GPU memory allocated by torch, or the process's peak resident memory on the CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: DatasetReport,
+        audio: dict[str, np.ndarray],
+        *,
+        store: AdapterStore,
+        run_dir: Path,
+        model: str | None = None,
+        device: str = "auto",
+        events: EventSink | None = None,
+        cancel: threading.Event | None = None,
+        fresh: bool = False,
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.audio = audio
+        self.store = store
+        self.run_dir = Path(run_dir)
+        self.model_name = model
+        self.device_name = device
+        self.cancel = cancel or threading.Event()
+        self.fresh = fresh
+        self._sink = events
+        self.ctx = DistContext()
+
+    # -- small helpers ----------------------------------------------------------------
+
+    def emit(self, kind: str, **fields: object) -> None:
+        if self._sink is not None and self.ctx.is_main:
+            self._sink(TrainEvent(kind, **fields))  # type: ignore[arg-type]
+
+    def _examples(self, clips: list[Clip], timestamps: bool) -> list[Example]:
+        tokenizer = self.backbone.processor.tokenizer
+        max_length = self.backbone.model.config.max_target_positions
+        out = []
+        for clip in clips:
+            ids = tokenizer.encode(" " + clip.text.strip(), add_special_tokens=False)
+            ts = timestamps and uses_timestamps(clip.id, self.config.timestamp_fraction)
+            out.append(make_example(clip.id, self.audio[clip.id], ids, self.tokens, self.decode_token, ts, max_length))
+        return out
+
+    def _evaluate(self, net: torch.nn.Module) -> float:
+        """Dev WER on rank 0 (the other ranks wait); every rank gets the value."""
+        value = 0.0
+        if self.ctx.is_main:
+            was_training = net.training
+            net.eval()
+            texts = greedy_texts(
+                self.backbone.model, self.dev, self.tokens, self.decode_token,
+                lambda ids: self.backbone.processor.tokenizer.decode(ids, skip_special_tokens=True),
+                batch_size=64 if self.device.type == "cuda" else self.micro, autocast=self.amp,
+            )
+            net.train(was_training)
+            value = dev_wer([c.text for c in self.dev_clips], texts)
+        return self.ctx.share(value)
+
+    def _batch_indices(self, step: int) -> list[np.ndarray]:
+        """This rank's micro-batches for `step`: epochs are seeded permutations, so the
+        order depends only on the seed and the step (a resumed run sees the same data)."""
+        n = len(self.train)
+        positions = np.arange(step * self.config.batch_size, (step + 1) * self.config.batch_size)
+        epochs = positions // n
+        picked = np.array([self._permutation(int(e))[p % n] for p, e in zip(positions, epochs)])
+        share = picked[self.ctx.rank :: self.ctx.world]
+        per_rank = math.ceil(self.config.batch_size / self.ctx.world)
+        return [chunk for chunk in np.array_split(share, math.ceil(per_rank / self.micro)) if len(chunk)]
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms[epoch] = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.train))
+        return self._perms[epoch]
+
+    # -- stages ------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        self.emit("phase", message="loading the backbone")
+        self.backbone: LoadedBackbone = load_backbone(self.model_name, self.ctx.device(self.device_name), "float32")
+        net = self.backbone.model
+        self.device = self.backbone.device
+        self.amp = _amp_dtype(self.config.precision, self.device)
+        self.micro = self.config.micro_batch_for(self.device.type)
+        self.tokens = SpecialTokens.from_model(net, self.backbone.processor.tokenizer)
+
+    def _similarity(self) -> list[Neighbour]:
+        self.emit("phase", message="measuring similarity to the installed adapters")
+        decoder = WindowDecoder(self.backbone.model, self.tokens, self.amp)
+        sample = lid_sample([c.id for c in self.data.train])
+        self.mean_lid = mean_lid(decoder, [self.audio[cid] for cid in sample])
+        compatible = [i for i in self.store.list() if i.compatible_with(self.backbone.files.fingerprint)]
+        self.installed = {i.name: i for i in compatible}
+        neighbours = rank_neighbours(self.mean_lid, compatible, exclude=self.config.language)
+        self.decode_token = self.config.decode_token or (
+            self.config.language if is_whisper_language(self.config.language) else next(iter(self.mean_lid))
+        )
+        self.emit(
+            "similarity",
+            message=", ".join(f"{n.language} {n.similarity:.3f}" for n in neighbours) or "no installed adapters",
+            data={
+                "ranking": [{"language": n.language, "adapter": n.adapter, "similarity": n.similarity} for n in neighbours],
+                "lid": dict(list(self.mean_lid.items())[:5]),
+                "decode_token": self.decode_token,
+            },
+        )
+        return neighbours
+
+    def _warm_source(self, neighbours: list[Neighbour]) -> AdapterInfo | None:
+        choice = self.config.warm_start
+        if choice == WARM_NONE or (choice == WARM_AUTO and self.config.moe_k):
+            return None
+        if choice == WARM_AUTO:
+            for n in neighbours:
+                info = self.installed[n.adapter]
+                problem = warm_start_problem(self.config, info)
+                if problem is None:
+                    return info
+                self.emit("phase", message=f"not warm-starting from {n.adapter}: {problem}")
+            return None
+        by_language = [i for i in self.installed.values() if i.meta.language == choice]
+        info = self.installed.get(choice) or (by_language[0] if by_language else None)
+        if info is None:
+            raise AdapterError(f"--warm-start {choice}: no installed adapter for this backbone has that name or language")
+        return info
+
+    def _resume(self, peft: PeftModel, optimizer: torch.optim.Optimizer, run_id: str) -> Checkpoint | None:
+        if self.fresh:
+            return None
+        ckpt = load_checkpoint(self.run_dir)
+        if ckpt is None:
+            return None
+        if ckpt.state.get("run_id") != run_id:
+            self.emit("phase", message=f"{self.run_dir}: the checkpoint there is of other settings or data; starting over")
+            return None
+        load_trainable_state(peft, self.config.name, ckpt.adapter)
+        optimizer.load_state_dict(ckpt.optimizer)
+        torch.set_rng_state(ckpt.rng["cpu"])
+        if "cuda" in ckpt.rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt.rng["cuda"], self.device)
+        return ckpt
+
+    def _checkpoint(self, peft: PeftModel, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        if not self.ctx.is_main:
+            return
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        save_checkpoint(self.run_dir, Checkpoint(trainable_state(peft, self.config.name), optimizer.state_dict(), rng, state))
+
+    def _save_best(self, peft: PeftModel) -> None:
+        if self.ctx.is_main:
+            tmp = self.run_dir / f".{BEST}.tmp"
+            save_file({k: v.detach().cpu().contiguous() for k, v in trainable_state(peft, self.config.name).items()}, tmp)
+            os.replace(tmp, self.run_dir / BEST)
+
+    # -- the run -----------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        self.ctx = init_distributed()
+        try:
+            return self._run()
+        finally:
+            if self.ctx.active and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+
+    def _run(self) -> TrainResult:
+        config = self.config
+        if config.batch_size < self.ctx.world:
+            raise LoraWhisperError(f"--batch-size {config.batch_size} is smaller than the {self.ctx.world} processes")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._load()
+        neighbours = self._similarity()
+        warm = self._warm_source(neighbours)
+        mixture = moe_weights(neighbours, config.moe_k) if config.moe_k else {}
+        frozen = [(self.installed[name], w) for name, w in mixture.items()]
+
+        self.train = self._examples(self.data.train, timestamps=True)
+        self.dev_clips = self.data.dev[: config.dev_max_clips]
+        self.dev = self._examples(self.dev_clips, timestamps=False)
+        self._perms: dict[int, np.ndarray] = {}
+        steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
+        total = config.steps or config.epochs * steps_per_epoch
+        eval_every = config.eval_every or max(1, total // 8)
+        warmup = max(1, round(config.warmup_fraction * total))
+        run_id = f"{config.fingerprint()}-{_data_fingerprint(self.data.train + self.dev_clips)}-{self.backbone.files.fingerprint[-16:]}"
+
+        net = self.backbone.model
+        if config.gradient_checkpointing:
+            net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        peft = attach(net, config, warm=warm, frozen=frozen)
+        params = [p for p in peft.parameters() if p.requires_grad]
+        anchors = [p.detach().clone() for p in params] if config.anchor else []
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        ckpt = self._resume(peft, optimizer, run_id)
+        resumed_from = ckpt.state["step"] if ckpt is not None else None
+        if ckpt is not None:
+            state = ckpt.state
+            self.emit("resumed", step=state["step"], total_steps=total, message=f"resuming from step {state['step']}")
+        else:
+            state = {"run_id": run_id, "step": 0, "history": [], "bad_evals": 0}
+            self.emit("phase", message="scoring the dev set without an adapter")
+            with peft.disable_adapter():
+                state["before"] = self._evaluate(peft)
+            start = self._evaluate(peft) if (warm or frozen) else state["before"]
+            state["history"] = [{"step": 0, "dev_wer": start}]
+            state.update(best_wer=start, best_step=0)
+            self._save_best(peft)
+            self.emit("eval", step=0, total_steps=total, dev_wer=start,
+                      message=f"dev WER without adapter {state['before']:.3f}, at the start {start:.3f}")
+
+        model = (
+            DistributedDataParallel(peft, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.ctx.active else peft
+        )
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        amp = (lambda: torch.autocast(self.device.type, dtype=self.amp)) if self.amp else contextlib.nullcontext
+        peft.train()
+        self.emit("phase", message=f"training {total} steps, {len(self.train)} clips, batch {config.batch_size}")
+        began, first_step = time.monotonic(), state["step"]
+        eval_seconds, evals_run = 0.0, 0
+        step = state["step"]
+        while step < total:
+            if self.ctx.agree(self.cancel.is_set()):
+                state["step"] = step
+                self._checkpoint(peft, optimizer, state)
+                self.emit("cancelled", step=step, total_steps=total, message=f"cancelled at step {step}; the same command resumes")
+                raise TrainingCancelled(f"training cancelled at step {step} of {total}; run the same command to resume")
+            lr = learning_rate(step, total, warmup, config.learning_rate)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            chunks = self._batch_indices(step)
+            losses = []
+            step_began = time.monotonic()
+            for i, chunk in enumerate(chunks):
+                batch = collate([self.train[j] for j in chunk], net.config.num_mel_bins, self.device, self.tokens.eot)
+                sync = model.no_sync() if self.ctx.active and i < len(chunks) - 1 else contextlib.nullcontext()
+                with sync:
+                    with amp():
+                        logits = model(input_features=batch.features, decoder_input_ids=batch.decoder_input_ids).logits
+                    loss = torch.nn.functional.cross_entropy(
+                        logits.float().flatten(0, 1), batch.labels.flatten(), ignore_index=-100
+                    )
+                    total_loss = loss
+                    if anchors:
+                        total_loss = loss + config.anchor * sum(((p - a) ** 2).sum() for p, a in zip(params, anchors))
+                    scaler.scale(total_loss / len(chunks)).backward()
+                losses.append(loss.item())
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            state["train_seconds"] = state.get("train_seconds", 0.0) + time.monotonic() - step_began
+            seen = sum(len(self.train[j].audio) for chunk in chunks for j in chunk) / 16000
+            state["audio_seconds"] = state.get("audio_seconds", 0.0) + self.ctx.mean(seen) * self.ctx.world
+            step += 1
+            loss_value = self.ctx.mean(float(np.mean(losses)))
+            per_step = (time.monotonic() - began - eval_seconds) / (step - first_step)
+            per_eval = eval_seconds / evals_run if evals_run else per_step
+            eta = per_step * (total - step) + per_eval * ((total - step) // eval_every + 1)
+            self.emit("step", step=step, total_steps=total, epoch=step / steps_per_epoch, loss=loss_value,
+                      learning_rate=lr, eta_s=eta)
+            if step % eval_every and step != total:
+                continue
+            t0 = time.monotonic()
+            wer = self._evaluate(peft)
+            eval_seconds += time.monotonic() - t0
+            evals_run += 1
+            state["history"].append({"step": step, "dev_wer": wer, "loss": loss_value})
+            if wer < state["best_wer"]:
+                state.update(best_wer=wer, best_step=step, bad_evals=0)
+                self._save_best(peft)
+            else:
+                state["bad_evals"] += 1
+            state["step"] = step
+            self._checkpoint(peft, optimizer, state)
+            self.emit("eval", step=step, total_steps=total, epoch=step / steps_per_epoch, dev_wer=wer, loss=loss_value, eta_s=eta,
+                      message=f"best {state['best_wer']:.3f} at step {state['best_step']}")
+            if self.ctx.agree(state["bad_evals"] >= config.patience):
+                self.emit("phase", message=f"no better dev WER in {config.patience} evaluations: stopping early")
+                break
+        self.ctx.barrier()
+        result = self._finish(peft, state, warm, mixture, total, resumed_from)
+        self.ctx.barrier()
+        return result
+
+    def _finish(
+        self, peft: PeftModel, state: dict, warm: AdapterInfo | None, mixture: dict[str, float], total: int,
+        resumed_from: int | None,
+    ) -> TrainResult:
+        config = self.config
+        folder = self.run_dir / ADAPTER
+        if self.ctx.is_main:
+            best = load_file(self.run_dir / BEST)
+            folder.mkdir(exist_ok=True)
+            peft.peft_config[config.name].save_pretrained(str(folder))
+            save_file({k: v.to(torch.float16).contiguous() for k, v in best.items()}, folder / WEIGHTS_FILE,
+                      metadata={"format": "pt"})
+            training = dict(self.data.to_dict())
+            training.update(
+                lid_profile=profile(self.mean_lid),
+                warm_start=warm.name if warm else "none",
+                steps=state["step"], planned_steps=total, best_step=state["best_step"],
+                batch_size=config.batch_size, learning_rate=config.learning_rate, seed=config.seed,
+                history=state["history"], dev_wer_method=EVAL_METHOD,
+            )
+            meta = AdapterMeta(
+                name=config.name,
+                language=config.language,
+                language_name=language_name(config.language),
+                decode_token=self.decode_token,
+                base_model=BaseModelRef(self.backbone.files.name, self.backbone.files.fingerprint),
+                lora=LoraSpec(config.rank, config.alpha, config.dropout, config.targets),
+                training_data=training,
+                dev_wer=DevWer(before=state["before"], after=state["best_wer"]),
+                mixture={config.name: 1.0, **mixture} if mixture else None,
+            )
+            meta.save(folder)
+            validate_adapter_dir(folder, self.backbone.files.fingerprint)
+            (self.run_dir / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
+        else:
+            meta = None  # type: ignore[assignment]
+        self.emit("done", step=state["step"], total_steps=total, dev_wer=state["best_wer"],
+                  message=f"dev WER {state['before']:.3f} -> {state['best_wer']:.3f}",
+                  data={"train_seconds": state.get("train_seconds", 0.0), "audio_seconds": state.get("audio_seconds", 0.0),
+                        "peak_memory_bytes": _peak_memory(self.device), "before": state["before"],
+                        "best_step": state["best_step"], "history": state["history"]})
+        return TrainResult(folder, meta, state["history"], resumed_from)

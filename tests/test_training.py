@@ -1,0 +1,216 @@
+"""The training loop on a tiny random Whisper and real Swahili clips: events, resume after
+SIGKILL, cancel, determinism, warm start, LoRA MoE, nothing else changed, and DDP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lorawhisper_app.core.adapter_meta import AdapterMeta
+from lorawhisper_app.core.adapter_store import WEIGHTS_FILE, AdapterStore
+from lorawhisper_app.core.backbone import resolve_backbone
+from lorawhisper_app.core.training.checkpoint import load_checkpoint
+from lorawhisper_app.core.training.config import TrainConfig
+from lorawhisper_app.core.training.datasets import load_dataset
+from lorawhisper_app.core.training.events import TrainEvent
+from lorawhisper_app.core.training.trainer import Trainer, TrainingCancelled, learning_rate
+
+from conftest import SHARED_SPEECH
+from tiny_whisper import save_tiny_backbone
+
+TINY = dict(rank=4, alpha=8.0, batch_size=4, eval_every=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_backbone(tmp_path_factory.mktemp("tiny") / "whisper-tiny-random")
+
+
+@pytest.fixture(scope="module")
+def sw_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """28 short real Swahili clips (about 2.5 minutes), as a JSONL manifest with absolute paths."""
+    source = SHARED_SPEECH / "train" / "manifest.jsonl"
+    if not source.is_file():
+        pytest.skip(f"../shared/data/speech/train is absent: no {source}")
+    rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    rows = sorted((r for r in rows if r["language"] == "sw"), key=lambda r: r["duration_s"])[:28]
+    out = tmp_path_factory.mktemp("sw-data") / "manifest.jsonl"
+    with open(out, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"id": r["id"], "path": str(SHARED_SPEECH / "train" / r["path"]), "text": r["text"]}) + "\n")
+    return out
+
+
+def _train(model: Path, manifest: Path, run_dir: Path, store: AdapterStore, events: list[TrainEvent] | None = None,
+           cancel: threading.Event | None = None, **config: object):
+    audio: dict = {}
+    report = load_dataset(manifest, audio_store=audio)
+    cfg = TrainConfig(**{"language": "sw", "name": "sw", **TINY, "steps": 6, **config})  # type: ignore[arg-type]
+    sink = events.append if events is not None else None
+    return Trainer(cfg, report, audio, store=store, run_dir=run_dir, model=str(model), device="cpu",
+                   events=sink, cancel=cancel).run()
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_learning_rate_warms_up_then_decays_to_zero() -> None:
+    rates = [learning_rate(s, 100, 10, 1e-3) for s in range(100)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
+    assert learning_rate(100, 100, 10, 1e-3) == pytest.approx(0.0)
+
+
+def test_training_writes_a_valid_adapter_and_reports_progress(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    store = AdapterStore(None, tmp_path / "store")
+    events: list[TrainEvent] = []
+    result = _train(tiny_model, sw_manifest, tmp_path / "run", store, events)
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == "done" and "similarity" in kinds
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.step for e in steps] == [1, 2, 3, 4, 5, 6]
+    assert all(e.loss is not None and e.learning_rate and e.eta_s is not None for e in steps)
+    assert [e.step for e in events if e.kind == "eval"] == [0, 2, 4, 6]
+    meta = AdapterMeta.load(result.adapter_dir)
+    assert meta.language == "sw" and meta.decode_token == "sw" and meta.mixture is None
+    assert meta.base_model.fingerprint == resolve_backbone(str(tiny_model)).fingerprint
+    assert meta.dev_wer is not None and meta.dev_wer.after <= meta.dev_wer.before
+    assert meta.training_data["warm_start"] == "none" and meta.training_data["lid_profile"]
+    weights = load_file(result.adapter_dir / WEIGHTS_FILE)
+    assert weights and all(t.dtype == torch.float16 for t in weights.values())
+    assert any("encoder" in k and "fc1.lora_A" in k for k in weights) and any("decoder" in k and "v_proj.lora_B" in k for k in weights)
+    installed = store.import_(result.adapter_dir, meta.base_model.fingerprint)
+    assert installed.name == "sw"
+
+
+def test_same_seed_same_adapter_other_seed_other_adapter(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    store = AdapterStore(None, tmp_path / "store")
+    a = load_file(_train(tiny_model, sw_manifest, tmp_path / "a", store, steps=3).adapter_dir / WEIGHTS_FILE)
+    b = load_file(_train(tiny_model, sw_manifest, tmp_path / "b", store, steps=3).adapter_dir / WEIGHTS_FILE)
+    c = load_file(_train(tiny_model, sw_manifest, tmp_path / "c", store, steps=3, seed=1).adapter_dir / WEIGHTS_FILE)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_cancel_keeps_a_checkpoint_and_the_run_resumes(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    store = AdapterStore(None, tmp_path / "store")
+    cancel = threading.Event()
+    events: list[TrainEvent] = []
+
+    def stop_after_three(event: TrainEvent) -> None:
+        events.append(event)
+        if event.kind == "step" and event.step == 3:
+            cancel.set()
+
+    audio: dict = {}
+    report = load_dataset(sw_manifest, audio_store=audio)
+    cfg = TrainConfig(language="sw", name="sw", **TINY, steps=6)  # type: ignore[arg-type]
+    trainer = Trainer(cfg, report, audio, store=store, run_dir=tmp_path / "run", model=str(tiny_model), device="cpu",
+                      events=stop_after_three, cancel=cancel)
+    with pytest.raises(TrainingCancelled, match="step 3 of 6"):
+        trainer.run()
+    assert events[-1].kind == "cancelled"
+    assert load_checkpoint(tmp_path / "run").state["step"] == 3
+    resumed: list[TrainEvent] = []
+    result = _train(tiny_model, sw_manifest, tmp_path / "run", store, resumed)
+    assert result.resumed_from == 3
+    assert [e.step for e in resumed if e.kind == "step"] == [4, 5, 6]
+    straight = _train(tiny_model, sw_manifest, tmp_path / "straight", store)
+    a, b = load_file(result.adapter_dir / WEIGHTS_FILE), load_file(straight.adapter_dir / WEIGHTS_FILE)
+    assert all(torch.equal(a[k], b[k]) for k in a), "a resumed run must end where an uninterrupted one does"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lorawhisper_app.cli.main", "train", *args]
+
+
+def test_sigkill_during_training_then_the_same_command_resumes(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    command = _cli(str(sw_manifest), "--language", "sw", "--model", str(tiny_model), "--device", "cpu", "--steps", "8",
+                   "--batch-size", "4", "--rank", "4", "--alpha", "8", "--eval-every", "2", "--patience", "100",
+                   "--run-dir", str(tmp_path / "run"), "--json")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "eval" and event["step"] == 4:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert load_checkpoint(tmp_path / "run").state["step"] == 4
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert any(e["event"] == "resumed" and e["step"] == 4 for e in events)
+    assert [e["step"] for e in events if e["event"] == "step"] == [5, 6, 7, 8]
+    installed = [e for e in events if e["event"] == "installed"]
+    assert installed and Path(installed[0]["path"]).is_dir()
+    assert installed[0]["name"] == "sw-2", "the bundled Swahili adapter keeps its name"
+
+
+def test_warm_start_and_moe_use_the_installed_neighbour_and_change_nothing(
+    tiny_model: Path, sw_manifest: Path, tmp_path: Path
+) -> None:
+    store = AdapterStore(None, tmp_path / "store")
+    sw = _train(tiny_model, sw_manifest, tmp_path / "sw", store, steps=4)
+    fingerprint = sw.meta.base_model.fingerprint
+    installed = store.import_(sw.adapter_dir, fingerprint)
+    before = {"sw": _digest(installed.path), "backbone": _digest(tiny_model)}
+
+    events: list[TrainEvent] = []
+    warm = _train(tiny_model, sw_manifest, tmp_path / "rw-warm", store, events, language="rw", name="rw", steps=2,
+                  warm_start="auto")
+    ranking = next(e for e in events if e.kind == "similarity").data["ranking"]
+    assert [r["adapter"] for r in ranking] == ["sw"] and ranking[0]["similarity"] > 0
+    start = next(e for e in events if e.kind == "eval" and e.step == 0)
+    assert warm.meta.training_data["warm_start"] == "sw"
+    assert warm.meta.decode_token == next(iter(warm.meta.training_data["lid_profile"]))
+    assert start.dev_wer == pytest.approx(sw.meta.dev_wer.after), "a warm start begins where its source ended"
+
+    cold = _train(tiny_model, sw_manifest, tmp_path / "rw-cold", store, language="rw", name="rw", steps=2)
+    assert cold.meta.training_data["warm_start"] == "none", "cold start is the default"
+
+    moe = _train(tiny_model, sw_manifest, tmp_path / "rw-moe", store, language="rw", name="rw", steps=2, moe_k=1)
+    assert moe.meta.mixture == {"rw": 1.0, "sw": 1.0}
+    assert set(load_file(moe.adapter_dir / WEIGHTS_FILE)) == set(load_file(cold.adapter_dir / WEIGHTS_FILE))
+
+    assert {"sw": _digest(installed.path), "backbone": _digest(tiny_model)} == before
+
+
+def test_too_little_data_is_refused_with_the_amounts(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(sw_manifest.read_text().splitlines()[:3]) + "\n")
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run(_cli(str(small), "--language", "sw", "--model", str(tiny_model)),
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "not enough training data" in done.stderr and "min in 3 usable clips, need at least 2.0 min" in done.stderr
+
+
+def test_two_process_ddp_trains_and_saves_one_adapter(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    """The same entry point under torchrun: two CPU processes (gloo), one adapter from rank 0."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+               "-m", "lorawhisper_app.cli.main", "train", str(sw_manifest), "--language", "sw", "--model", str(tiny_model),
+               "--device", "cpu", "--steps", "4", "--batch-size", "4", "--rank", "4", "--alpha", "8",
+               "--eval-every", "2", "--run-dir", str(tmp_path / "run"), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3, 4], "only rank 0 reports"
+    assert len([e for e in events if e["event"] == "installed"]) == 1
+    adapters = list((tmp_path / "data" / "lorawhisper-studio" / "adapters").iterdir())
+    assert [a.name for a in adapters] == ["sw-2"]
+    assert AdapterMeta.load(adapters[0]).training_data["steps"] == 4

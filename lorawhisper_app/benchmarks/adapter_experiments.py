@@ -1,0 +1,280 @@
+"""Train the shipped adapters and run the language-expansion experiments.
+
+    python -m lorawhisper_app.benchmarks.adapter_experiments --speech ../shared/data/speech --out results/
+
+Every run is `lorawhisper train` in a child process, exactly as a user would start it,
+with its JSON events kept. Runs within a phase go in parallel (a small model leaves a
+GPU mostly idle between kernel launches, so several processes share it well).
+
+Phases, in order (each starts only while the deadline leaves room):
+  ship-ha        Hausa alone: the end-to-end time for 90 minutes of audio.
+  ship-rest      Swahili, Yoruba and Lingala, installed like Hausa.
+  expand-90m-s0  Kinyarwanda and Luganda added to {sw, yo, ha, ln} four ways (cold, warm
+                 start, warm start with L2-SP, MoE with K=2) at equal step budgets...
+  expand-10m-s0  ...and the same on 10 minutes of audio, beside Luganda warm-started from
+                 the Kinyarwanda adapter chosen above (closer-pair).
+  synthetic-7    Synthetic speech, in a store of its own: adapters for en de fr es it nl pl,
+  synthetic-pt   then Portuguese added the same four ways.
+  expand-s1      The expansion runs again with seed 1.
+The variant with the lowest mean dev WER on 90 minutes is installed for rw and lg.
+Results: `results.json` (every run's similarity ranking, dev-WER history and timings)
+and one `<code>.tar` per installed adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHIPPED = ("ha", "sw", "yo", "ln")
+NEW = ("rw", "lg")
+VARIANTS = {
+    "cold": ["--warm-start", "none"],
+    "warm": ["--warm-start", "auto"],
+    "anchor": ["--warm-start", "auto", "--anchor", "0.01"],  # warm start held near its source (L2-SP)
+    "moe": ["--moe", "2"],
+}
+BUDGETS = {90: 250, 10: 120}  # minutes of training audio -> optimiser steps
+EVAL_EVERY = {90: 25, 10: 15}
+SYNTHETIC = ("en", "de", "fr", "es", "it", "nl", "pl")
+SYNTHETIC_NEW = "pt"
+SYNTHETIC_STEPS, SYNTHETIC_EVAL_EVERY = 80, 10
+
+
+@dataclass
+class Run:
+    key: str
+    args: list[str]
+    events: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    returncode: int | None = None
+    stderr_tail: str = ""
+
+    def final(self) -> dict | None:
+        return next((e for e in reversed(self.events) if e["event"] == "done"), None)
+
+    def best_wer(self) -> float | None:
+        """The run's best dev WER; for a run stopped early, the best of its evaluations so far."""
+        done = self.final()
+        if done is not None:
+            return done["dev_wer"]
+        scores = [e["dev_wer"] for e in self.events if e["event"] == "eval"]
+        return min(scores) if len(scores) > 1 else None
+
+    def to_dict(self) -> dict:
+        keep = [e for e in self.events if e["event"] in ("report", "similarity", "eval", "done", "installed", "phase", "resumed")]
+        return {"key": self.key, "args": self.args, "seconds": self.seconds, "returncode": self.returncode,
+                "best_wer": self.best_wer(), "events": keep, "stderr_tail": self.stderr_tail}
+
+
+class Experiments:
+    def __init__(self, speech: Path, work: Path, out: Path, deadline: float, device: str, extra: list[str]) -> None:
+        self.speech = speech
+        self.work = work
+        self.out = out
+        self.deadline = deadline
+        self.device = device
+        self.extra = extra  # appended to every train command (a --model, or --quick's tiny budgets)
+        self.model_args = extra[:2] if extra[:1] == ["--model"] else []
+        self.runs: dict[str, Run] = {}
+        self.phases: list[dict] = []
+        # Parallel runs each keep torch to two CPU threads: the work is on the GPU, and
+        # sixteen processes with a thread per core would only fight over the cores.
+        self.env = {"OMP_NUM_THREADS": "2", **os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def manifest(self, split: str, language: str, minutes: float | None = None, synthetic: bool = False) -> Path:
+        """One language's real (or synthetic) rows of a shared manifest, with absolute paths;
+        with `minutes`, a fixed subset of about that much audio."""
+        rows = []
+        for line in (self.speech / split / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["language"] == language and bool(row.get("synthetic")) == synthetic:
+                row["path"] = str(self.speech / split / row["path"])
+                rows.append(row)
+        if minutes is not None:
+            rows.sort(key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())
+            total, kept = 0.0, []
+            for row in rows:
+                if total >= minutes * 60:
+                    break
+                kept.append(row)
+                total += row["duration_s"]
+            rows = kept
+        kind = "synthetic" if synthetic else "real"
+        path = self.work / "manifests" / f"{split}-{language}-{kind}-{minutes or 'all'}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    def train_args(self, language: str, name: str, train: Path, *extra: str, synthetic: bool = False) -> list[str]:
+        dev = self.manifest("dev", language, synthetic=synthetic)
+        return [str(train), "--language", language, "--name", name, "--dev", str(dev),
+                "--device", self.device, "--json", *extra, *self.extra]
+
+    def phase(self, name: str, runs: list[Run], estimate: float, store: str = "data") -> bool:
+        """Run `runs` in parallel with the user store under `work/<store>`; skipped when the
+        deadline leaves less than `estimate` seconds."""
+        if self.left() < estimate:
+            self.phases.append({"phase": name, "skipped": f"{self.left():.0f} s left, needs about {estimate:.0f}"})
+            print(f"[{name}] skipped: {self.left():.0f} s left", flush=True)
+            return False
+        began = time.monotonic()
+        procs = []
+        for run in runs:
+            self.runs[run.key] = run
+            command = [sys.executable, "-m", "lorawhisper_app.cli.main", "train", *run.args]
+            out, err = (open(self.work / f"{run.key}.{ext}", "w") for ext in ("out", "err"))
+            env = {**self.env, "XDG_DATA_HOME": str(self.work / store)}
+            procs.append((run, subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env), out, err))
+        ended: dict[str, float] = {}
+        while len(ended) < len(procs):
+            for run, proc, _, _ in procs:
+                if run.key not in ended and proc.poll() is not None:
+                    ended[run.key] = time.monotonic() - began
+            if self.left() < 0:  # out of time: runs cancel cleanly at their next step
+                for _, proc, _, _ in procs:
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGTERM)
+            time.sleep(1)
+        for run, proc, out, err in procs:
+            out.close()
+            err.close()
+            run.seconds = ended[run.key]
+            run.returncode = proc.returncode
+            lines = (self.work / f"{run.key}.out").read_text().splitlines()
+            run.events = [json.loads(line) for line in lines if line.startswith("{")]
+            run.stderr_tail = (self.work / f"{run.key}.err").read_text()[-1500:]
+            print(f"[{name}] {run.key}: rc {proc.returncode}, {run.seconds:.0f} s, best dev WER {run.best_wer()}", flush=True)
+        self.phases.append({"phase": name, "seconds": time.monotonic() - began, "runs": [r.key for r in runs]})
+        self.save()
+        return True
+
+    def install(self, code: str, folder: Path) -> None:
+        if not folder.is_dir():  # the run was stopped before it finished
+            self.phases.append({"phase": f"install-{code}", "skipped": f"{folder} does not exist"})
+            return
+        env = {**self.env, "XDG_DATA_HOME": str(self.work / "data")}
+        command = [sys.executable, "-m", "lorawhisper_app.cli.main", "adapters", "import", str(folder), "--replace"]
+        subprocess.run(command + self.model_args, env=env, check=True, capture_output=True)
+
+    def export(self, code: str) -> None:
+        folder = self.work / "data" / "lorawhisper-studio" / "adapters" / code
+        if folder.is_dir():
+            with tarfile.open(self.out / f"{code}.tar", "w") as tar:
+                tar.add(folder, arcname=code)
+
+    def save(self) -> None:
+        data = {"phases": self.phases, "runs": {k: r.to_dict() for k, r in self.runs.items()}}
+        tmp = self.out / ".results.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self.out / "results.json")
+
+    def expansion_runs(self, minutes: int, seed: int) -> list[Run]:
+        runs = []
+        for code in NEW:
+            train = self.manifest("train", code, None if minutes == 90 else minutes)
+            for variant, flags in VARIANTS.items():
+                key = f"{code}-{variant}-{minutes}m-s{seed}"
+                runs.append(Run(key, self.train_args(
+                    code, code, train, *flags, "--steps", str(BUDGETS[minutes]), "--eval-every", str(EVAL_EVERY[minutes]),
+                    "--patience", "1000", "--seed", str(seed), "--no-install", "--run-dir", str(self.work / "runs" / key))))
+        return runs
+
+    def choose(self, code: str) -> str | None:
+        """The variant with the lowest mean dev WER over the seeds run on 90 minutes."""
+        scores: dict[str, list[float]] = {}
+        for key, run in self.runs.items():
+            variant, _, rest = key.rpartition("-90m-")
+            if variant.startswith(f"{code}-") and rest.startswith("s") and run.best_wer() is not None:
+                scores.setdefault(variant[len(code) + 1 :], []).append(run.best_wer())  # type: ignore[arg-type]
+        if not scores:
+            return None
+        best = min(scores, key=lambda v: sum(scores[v]) / len(scores[v]))
+        self.phases.append({"phase": f"choose-{code}", "scores": scores, "chosen": best})
+        return best
+
+    def closer_pair(self) -> list[Run]:
+        runs = []
+        for minutes in (90, 10):
+            train = self.manifest("train", "lg", None if minutes == 90 else minutes)
+            key = f"lg-from-rw-{minutes}m-s0"
+            runs.append(Run(key, self.train_args(
+                "lg", "lg", train, "--warm-start", "rw", "--steps", str(BUDGETS[minutes]), "--eval-every",
+                str(EVAL_EVERY[minutes]), "--patience", "1000", "--no-install", "--run-dir", str(self.work / "runs" / key))))
+        return runs
+
+    def synthetic_seven(self) -> list[Run]:
+        return [Run(f"syn-{c}", self.train_args(c, c, self.manifest("train", c, synthetic=True), synthetic=True))
+                for c in SYNTHETIC]
+
+    def synthetic_eighth(self) -> list[Run]:
+        train = self.manifest("train", SYNTHETIC_NEW, synthetic=True)
+        runs = []
+        for variant, flags in VARIANTS.items():
+            key = f"syn-{SYNTHETIC_NEW}-{variant}"
+            runs.append(Run(key, self.train_args(
+                SYNTHETIC_NEW, SYNTHETIC_NEW, train, *flags, "--steps", str(SYNTHETIC_STEPS), "--eval-every",
+                str(SYNTHETIC_EVAL_EVERY), "--patience", "1000", "--no-install", "--run-dir", str(self.work / "runs" / key),
+                synthetic=True)))
+        return runs
+
+    def ship_new_languages(self) -> None:
+        for code in NEW:
+            variant = self.choose(code)
+            if variant:
+                self.install(code, self.work / "runs" / f"{code}-{variant}-90m-s0" / "adapter")
+                self.export(code)
+
+    def main(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        from lorawhisper_app.core.backbone import resolve_backbone
+
+        resolve_backbone(self.model_args[1] if self.model_args else None)  # convert once, before parallel runs
+        self.phase("ship-ha", [Run("ship-ha", self.train_args("ha", "ha", self.manifest("train", "ha")))], 60)
+        self.phase("ship-rest", [Run(f"ship-{c}", self.train_args(c, c, self.manifest("train", c))) for c in SHIPPED[1:]], 60)
+        for code in SHIPPED:
+            self.export(code)
+        self.phase("expand-90m-s0", self.expansion_runs(90, 0), 120)
+        self.ship_new_languages()
+        self.phase("expand-10m-s0+closer-pair", self.expansion_runs(10, 0) + self.closer_pair(), 90)
+        self.ship_new_languages()
+        if self.phase("synthetic-7", self.synthetic_seven(), 90, store="synthetic"):
+            self.phase("synthetic-pt", self.synthetic_eighth(), 60, store="synthetic")
+        self.phase("expand-s1", self.expansion_runs(90, 1) + self.expansion_runs(10, 1), 150)
+        self.ship_new_languages()
+        self.save()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--speech", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "speech"))
+    parser.add_argument("--work", default="adapter-experiments", help="scratch folder (stores, runs, manifests)")
+    parser.add_argument("--out", required=True, help="results.json and the adapters as .tar files")
+    parser.add_argument("--seconds", type=float, default=520, help="time budget; later phases are skipped")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--model", default=None, help="another backbone (a folder), for trying the pipeline out")
+    parser.add_argument("--quick", action="store_true", help="two steps per run: checks the pipeline, not the method")
+    args = parser.parse_args(argv)
+    extra = (["--model", args.model] if args.model else []) + (["--steps", "2", "--eval-every", "1"] if args.quick else [])
+    work = Path(args.work).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    Experiments(Path(args.speech), work, Path(args.out), time.monotonic() + args.seconds, args.device, extra).main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,6 +16,7 @@ PyAV (``av.AudioResampler``, the same converter that decodes files in
 
 sounddevice (and with it PortAudio) is imported on first use, so the rest of the engine
 works where PortAudio is not installed; using capture there raises :class:`CaptureError`.
+Devices are listed and found through :mod:`lorawhisper_app.core.audio_devices`.
 """
 
 from __future__ import annotations
@@ -24,20 +25,25 @@ import math
 import queue
 import threading
 import time
-import weakref
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from lorawhisper_app.core import audio_devices
+from lorawhisper_app.core.audio_devices import (
+    AudioDevice,
+    error_reason,
+    find_device,
+    import_sounddevice,
+    list_devices,
+    register_stream,
+    unregister_stream,
+)
 from lorawhisper_app.core.errors import LoraWhisperError
 
 SAMPLE_RATE = 16000
 
-# Open AudioCapture streams: PortAudio must not be re-initialised under them.
-_open_captures: weakref.WeakSet[AudioCapture] = weakref.WeakSet()
-_portaudio_lock = threading.Lock()
 # How often a blocked read() looks whether the stream was stopped or paused meanwhile.
 _POLL_S = 0.05
 
@@ -46,71 +52,26 @@ class CaptureError(LoraWhisperError):
     """An input device that is missing, ambiguous or cannot be opened."""
 
 
-@dataclass(frozen=True)
-class InputDevice:
-    index: int
-    name: str
-    channels: int
-    default_samplerate: float
-    is_default: bool
-
-    def describe(self) -> str:
-        mark = " (default)" if self.is_default else ""
-        return f"[{self.index}] {self.name}{mark}"
+InputDevice = AudioDevice  # one class serves devices of both directions
 
 
 def _sounddevice() -> ModuleType:
-    try:
-        import sounddevice
-    except OSError as e:  # sounddevice raises OSError when libportaudio is missing
-        raise CaptureError(
-            f"audio capture needs PortAudio (Debian: apt-get install libportaudio2): {e}"
-        ) from None
-    return sounddevice
+    return import_sounddevice(CaptureError, "audio capture")
 
 
 def refresh_devices() -> bool:
-    """Re-initialise PortAudio so that devices added or removed since it started show.
-
-    PortAudio scans the devices once, when it initialises. This re-scan happens only while
-    no :class:`AudioCapture` stream is open and no ``sounddevice.play``/``rec`` stream
-    is active (re-initialising would close them); returns whether it happened.
-    """
-    sd = _sounddevice()
-    with _portaudio_lock:
-        if any(capture._stream is not None for capture in list(_open_captures)):
-            return False
-        last = getattr(sd, "_last_callback", None)
-        stream = getattr(last, "stream", None)
-        if stream is not None and not stream.closed and stream.active:
-            return False
-        sd._terminate()
-        sd._initialize()
-        return True
+    """Re-initialise PortAudio so that devices added or removed since it started show;
+    only while no capture or playback stream is open. Returns whether it happened
+    (see :func:`lorawhisper_app.core.audio_devices.refresh_devices`)."""
+    return audio_devices.refresh_devices(CaptureError, "audio capture")
 
 
-def list_input_devices() -> list[InputDevice]:
-    """The devices that can record, freshly scanned (unless a capture is running)."""
-    sd = _sounddevice()
-    refresh_devices()
-    try:
-        default_index = sd.query_devices(kind="input")["index"]
-    except (sd.PortAudioError, ValueError):
-        default_index = None
-    devices = []
-    for info in sd.query_devices():
-        if info["max_input_channels"] > 0:
-            devices.append(InputDevice(
-                index=int(info["index"]),
-                name=str(info["name"]),
-                channels=int(info["max_input_channels"]),
-                default_samplerate=float(info["default_samplerate"]),
-                is_default=info["index"] == default_index,
-            ))
-    return devices
+def list_input_devices() -> list[AudioDevice]:
+    """The devices that can record, freshly scanned (unless a stream is open)."""
+    return list_devices("input", CaptureError)
 
 
-def find_input_device(spec: str | int | None) -> InputDevice:
+def find_input_device(spec: str | int | None) -> AudioDevice:
     """The input device that ``spec`` names.
 
     ``None``: the default input device. An int or a string of digits: the device with
@@ -118,35 +79,7 @@ def find_input_device(spec: str | int | None) -> InputDevice:
     else the one device whose name contains it. Raises :class:`CaptureError` listing the
     input devices when none (or more than one) matches, or when there is none at all.
     """
-    devices = list_input_devices()
-    if not devices:
-        raise CaptureError(
-            "no audio input device found (is a microphone connected, and can this user use it?)"
-        )
-    available = "input devices: " + ", ".join(device.describe() for device in devices)
-    if spec is None:
-        return next((device for device in devices if device.is_default), devices[0])
-    if isinstance(spec, bool):
-        raise TypeError(f"device must be a name or an index, not {spec!r}")
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
-        index = int(spec)
-        for device in devices:
-            if device.index == index:
-                return device
-        raise CaptureError(f"no input device with index {index}; {available}")
-    wanted = spec.strip().casefold()
-    if not wanted:
-        raise CaptureError(f"empty device name; {available}")
-    exact = [device for device in devices if device.name.casefold() == wanted]
-    if exact:
-        return exact[0]
-    partial = [device for device in devices if wanted in device.name.casefold()]
-    if len(partial) == 1:
-        return partial[0]
-    if partial:
-        names = ", ".join(device.describe() for device in partial)
-        raise CaptureError(f"input device name {spec!r} is ambiguous: it matches {names}")
-    raise CaptureError(f"no input device matches {spec!r}; {available}")
+    return find_device(spec, "input", CaptureError)
 
 
 class _ToMono16k:
@@ -215,7 +148,7 @@ class AudioCapture:
         self.block_seconds = float(block_seconds)
         self._forced_rate = stream_samplerate
         self._forced_channels = stream_channels
-        self.device: InputDevice | None = None
+        self.device: AudioDevice | None = None
         self.samplerate: float = float(SAMPLE_RATE)  # of the device stream
         self.channels: int = 1  # of the device stream
         self._stream: Any = None
@@ -252,14 +185,8 @@ class AudioCapture:
             return
         sd = _sounddevice()
         device = find_input_device(self.device_spec)
-        with _portaudio_lock:
-            # Register first, so a concurrent refresh_devices() leaves PortAudio alone.
-            _open_captures.add(self)
-            try:
-                stream, rate, channels = self._open(sd, device)
-            except BaseException:
-                _open_captures.discard(self)
-                raise
+        with register_stream(self):
+            stream, rate, channels = self._open(sd, device)
         self.device = device
         self.samplerate, self.channels = rate, channels
         if self._converter is None:
@@ -275,7 +202,7 @@ class AudioCapture:
             stream.start()
         except sd.PortAudioError as e:
             self._close_stream()
-            raise CaptureError(f"cannot start recording from {device.describe()}: {_reason(e)}") from None
+            raise CaptureError(f"cannot start recording from {device.describe()}: {error_reason(e)}") from None
 
     def pause(self) -> None:
         """Stop recording until :meth:`resume`; what was captured stays readable."""
@@ -293,7 +220,7 @@ class AudioCapture:
         try:
             self._stream.start()
         except sd.PortAudioError as e:
-            raise CaptureError(f"cannot resume recording from {self._device_name()}: {_reason(e)}") from None
+            raise CaptureError(f"cannot resume recording from {self._device_name()}: {error_reason(e)}") from None
         self._paused = False
 
     def stop(self) -> None:
@@ -413,7 +340,7 @@ class AudioCapture:
 
     # ----------------------------------------------------------------- internals
 
-    def _open(self, sd: ModuleType, device: InputDevice) -> tuple[Any, float, int]:
+    def _open(self, sd: ModuleType, device: AudioDevice) -> tuple[Any, float, int]:
         if self._forced_rate or self._forced_channels:
             candidates = [(
                 float(self._forced_rate or device.default_samplerate),
@@ -443,7 +370,7 @@ class AudioCapture:
                 last_error = e
                 continue
             return stream, rate, channels
-        raise CaptureError(f"cannot open input device {device.describe()}: {_reason(last_error)}")
+        raise CaptureError(f"cannot open input device {device.describe()}: {error_reason(last_error)}")
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
@@ -451,7 +378,7 @@ class AudioCapture:
             if stream is not None:
                 stream.close(ignore_errors=True)
         finally:
-            _open_captures.discard(self)
+            unregister_stream(self)
 
     def _convert(self, block: np.ndarray | _ToMono16k) -> np.ndarray:
         assert self._converter is not None
@@ -470,8 +397,3 @@ class AudioCapture:
 
     def _device_name(self) -> str:
         return self.device.describe() if self.device else repr(self.device_spec)
-
-
-def _reason(error: Exception | None) -> str:
-    text = str(error) if error is not None else "unknown error"
-    return " ".join(text.split()) or type(error).__name__

@@ -25,7 +25,11 @@ def speech_dev() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests convert the built-in backbone into a cache of their own (once per session),
-    never into the user's cache folder."""
+def _private_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The app's cache, data and config folders, and the user data folder that holds the
+    adapter store (platformdirs follows XDG_DATA_HOME), are the session's own: tests never
+    touch the user's. Tests that need another folder set it themselves (monkeypatch)."""
     os.environ["LORAWHISPER_CACHE_DIR"] = str(tmp_path_factory.mktemp("lorawhisper-cache"))
+    os.environ["LORAWHISPER_DATA_DIR"] = str(tmp_path_factory.mktemp("lorawhisper-data"))
+    os.environ["LORAWHISPER_CONFIG_DIR"] = str(tmp_path_factory.mktemp("lorawhisper-config"))
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))

@@ -1,21 +1,35 @@
-"""The main window: a Files tab (still a placeholder: the CLI works) and the Live tab."""
+"""The main window: the Files tab (a batch queue), the Live tab and the Adapters tab;
+File › Settings… chooses the backbone and the Files tab's defaults."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget
 
 from lorawhisper_app import __version__
-from lorawhisper_app.gui.engine_holder import EngineHolder
+from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapter_dir
+from lorawhisper_app.core.job_store import JobStatus
+from lorawhisper_app.core.settings import Settings, load_settings
+from lorawhisper_app.gui.adapter_manager import AdapterManager
+from lorawhisper_app.gui.engine_holder import EngineFactory, EngineHolder
+from lorawhisper_app.gui.files_panel import FilesPanel, paths_from_mime
 from lorawhisper_app.gui.live_panel import LivePanel
+from lorawhisper_app.gui.settings_dialog import SettingsDialog
+from lorawhisper_app.gui.transcript_view import TranscriptView
+
+if TYPE_CHECKING:  # the engine pulls in torch
+    from lorawhisper_app.core.engine import Engine
 
 APP_NAME = "LoRA-Whisper Studio"
+STATUS_MESSAGE_MS = 4000
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icon.svg"
 
 
@@ -50,54 +64,264 @@ def app_icon() -> QIcon:
     return QIcon(str(ICON_PATH)) if ICON_PATH.is_file() else QIcon()
 
 
-class MainWindow(QMainWindow):
-    """`holder` loads the engine in the background; the app starts it, tests may inject one."""
+def standard_keys(key: QKeySequence.StandardKey, also: str) -> list[QKeySequence]:
+    """The platform's keys for `key`, and `also`: the platform may bind none, or another."""
+    keys = QKeySequence.keyBindings(key)
+    if QKeySequence(also) not in keys:
+        keys.append(QKeySequence(also))
+    return keys
 
-    def __init__(self, holder: EngineHolder | None = None) -> None:
+
+def settings_engine(settings: Settings, store: AdapterStore) -> EngineFactory:
+    """How the engine is built from the settings (run later, on the holder's thread)."""
+
+    def build() -> "Engine":
+        from lorawhisper_app.core.engine import Engine
+
+        return Engine(settings.model, device=settings.device, dtype=settings.compute_type, store=store)
+
+    return build
+
+
+class MainWindow(QMainWindow):
+    """`holder` loads the engine in the background; the app starts it, tests may inject one.
+
+    The settings are read from their file unless given; `engine_factory` turns settings
+    into what builds the engine, at start-up (without a `holder`) and when File › Settings…
+    changes the backbone, device or compute type. `store` defaults to the bundled
+    adapters and the user's adapter folder.
+    """
+
+    def __init__(
+        self,
+        holder: EngineHolder | None = None,
+        *,
+        settings: Settings | None = None,
+        store: AdapterStore | None = None,
+        engine_factory: Callable[[Settings, AdapterStore], EngineFactory] = settings_engine,
+    ) -> None:
         super().__init__()
-        self.holder = holder or EngineHolder(parent=self)
+        settings_warning = None
+        if settings is None:
+            settings, settings_warning = load_settings()
+        self.settings = settings
+        self.store = store or AdapterStore(bundled_adapter_dir(), default_user_adapter_dir())
+        self._engine_factory = engine_factory
+        self.holder = holder or EngineHolder(engine_factory(settings, self.store), parent=self)
+        self.settings_dialog: SettingsDialog | None = None
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.resize(900, 560)
 
-        icon_html = (
-            f'<p><img src="{ICON_PATH.as_uri()}" width="96" height="96"></p>' if ICON_PATH.is_file() else ""
-        )
-        notice = QLabel(
-            f"{icon_html}<h2>{APP_NAME}</h2>"
-            "<p>File transcription in this window is in progress.</p>"
-            "<p>Meanwhile the command line works:</p>"
-            "<p><code>lorawhisper transcribe FILE</code></p>"
-            "<p>The Live tab transcribes the microphone.</p>"
-        )
-        notice.setObjectName("placeholderNotice")
-        notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        notice.setWordWrap(True)
-        notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        notice.setMargin(24)
+        self.setAcceptDrops(True)  # files dropped anywhere on the window go to the Files tab
+        self.files_panel = FilesPanel(self.holder)
         self.live_panel = LivePanel(self.holder)
+        self.adapter_manager = AdapterManager(self.holder, self.store, settings.backbone)
         self.tabs = QTabWidget(objectName="mainTabs")
-        self.tabs.addTab(notice, "&Files")
+        self.tabs.addTab(self.files_panel, "F&iles")  # Alt+F is the File menu
         self.tabs.addTab(self.live_panel, "&Live")
+        self.tabs.addTab(self.adapter_manager, "&Adapters")
         self.setCentralWidget(self.tabs)
         self.engine_state = QLabel("Backbone not loaded", objectName="engineState")
         self.statusBar().addPermanentWidget(self.engine_state)
         self.holder.state_changed.connect(self.engine_state.setText)
+        # The Files tab's language lists mark the languages that have an adapter.
+        self.adapter_manager.adapters_changed.connect(self.files_panel._set_adapter_languages)
+        self.files_panel.queue.dataChanged.connect(self._update_settings_busy)
 
         file_menu = self.menuBar().addMenu("&File")
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        self.open_action = QAction("&Open…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.setStatusTip("Add audio files to the Files tab's queue")
+        self.open_action.triggered.connect(self.open_files)
+        file_menu.addAction(self.open_action)
+        self.add_folder_action = self._add_action(
+            file_menu, "Add &Folder…", "Ctrl+Shift+O", self.open_folder,
+            "Add every audio file in a folder and its subfolders to the queue",
+        )
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcuts(standard_keys(QKeySequence.StandardKey.Preferences, "Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.setStatusTip("Backbone, device, language routing and export defaults")
+        self.settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcuts(standard_keys(QKeySequence.StandardKey.Quit, "Ctrl+Q"))
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.quit_action)
+
+        # The transcript's own Ctrl+F works only with the focus inside it; the window's
+        # works anywhere. Both enabled, the key would be ambiguous and do nothing.
+        self.files_panel.transcript.find_shortcut.setEnabled(False)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.find_action = self._add_action(
+            edit_menu, "&Find in Transcript", QKeySequence.StandardKey.Find, self.find_in_transcript,
+            "Search the transcript shown in the Files tab",
+        )
+        self.copy_action = self._add_action(
+            edit_menu, "&Copy Transcript Text", "Ctrl+Shift+C", self.copy_transcript,
+            "Copy the shown transcript's text to the clipboard, one segment a line",
+        )
+        self.export_action = self._add_action(
+            edit_menu, "&Export Transcript…", "Ctrl+E", self.export_transcript,
+            "Save the shown transcript as a text or subtitle file",
+        )
+        edit_menu.addSeparator()
+        # Ctrl+. is "cancel" on macOS (Qt turns Ctrl into Command there).
+        self.cancel_action = self._add_action(
+            edit_menu, "Cancel &File", "Ctrl+.", self.cancel_file,
+            "Stop the selected file, or take it out of the line; without a selection, the running one",
+        )
+
+        view_menu = self.menuBar().addMenu("&View")
+        self.tab_actions = [
+            self._add_action(
+                view_menu, self.tabs.tabText(index), f"Ctrl+{index + 1}",
+                lambda _checked=False, index=index: self.tabs.setCurrentIndex(index),
+                f"Show the {self.tabs.tabText(index).replace('&', '')} tab",
+            )
+            for index in range(self.tabs.count())
+        ]
 
         help_menu = self.menuBar().addMenu("&Help")
         self.about_action = QAction(f"&About {APP_NAME}", self)
         self.about_action.triggered.connect(self.show_about)
         help_menu.addAction(self.about_action)
 
+        self._apply_defaults(settings)
+        if settings_warning:
+            self.files_panel.show_message(settings_warning)
+
+    def _add_action(
+        self, menu: QMenu, text: str, shortcut: str | QKeySequence.StandardKey, slot: Callable[..., object], tip: str
+    ) -> QAction:
+        """A menu entry with a shortcut (shown in the menu) and a status-bar tip."""
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
     def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
+        self.files_panel.shutdown()
         self.live_panel.shutdown()
+        self.adapter_manager.shutdown()
         super().closeEvent(event)
+
+    # -- settings ------------------------------------------------------------------------
+
+    def open_settings(self) -> SettingsDialog:
+        """File › Settings…: a window-modal dialog that does not block; OK applies."""
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            self.settings_dialog.activateWindow()
+            return self.settings_dialog
+        dialog = SettingsDialog(self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.applied.connect(self.apply_settings)
+        dialog.destroyed.connect(self._forget_settings_dialog)
+        self.settings_dialog = dialog
+        self._update_settings_busy()
+        dialog.open()
+        return dialog
+
+    def _forget_settings_dialog(self) -> None:
+        self.settings_dialog = None
+
+    def busy_text(self) -> str | None:
+        """What a backbone change would have to wait for, if anything runs."""
+        running = [job for job in self.files_panel.queue.jobs() if job.status is JobStatus.RUNNING]
+        worker = self.live_panel.worker
+        parts = []
+        if running:
+            parts.append(
+                f"{running[0].name} is being transcribed: a new backbone, device or compute type is loaded "
+                "once it finishes. To switch sooner, cancel it in the Files tab; files still waiting use the new one."
+            )
+        if worker is not None and worker.isRunning():
+            parts.append("A live session is running: it keeps the current backbone until you stop it.")
+        return " ".join(parts) or None
+
+    def _update_settings_busy(self) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.set_busy(self.busy_text())
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new (already saved) settings: Files tab defaults at once; the engine is
+        reloaded in the background when the backbone, device or compute type changed."""
+        old, self.settings = self.settings, settings
+        self._apply_defaults(settings)
+        if settings.engine_key != old.engine_key:
+            self.holder.reload(self._engine_factory(settings, self.store))
+            if settings.backbone != old.backbone:
+                self.adapter_manager.set_backbone(settings.backbone)
+
+    def _apply_defaults(self, settings: Settings) -> None:
+        panel = self.files_panel
+        panel.set_routing_defaults(settings.threshold, settings.moe_k)
+        if settings.auto_export and settings.export_folder:
+            panel.set_export(settings.export_folder, settings.export_format)
+        else:
+            panel.set_export(None, settings.export_format)
+            panel.export_folder.setText(settings.export_folder or "")  # ready for ticking the box
+
+    def open_files(self) -> None:
+        self.tabs.setCurrentWidget(self.files_panel)
+        self.files_panel.open_files_dialog()
+
+    def open_folder(self) -> None:
+        self.tabs.setCurrentWidget(self.files_panel)
+        self.files_panel.open_folder_dialog()
+
+    # -- the Edit menu: the Files tab's transcript and queue ------------------------------
+
+    def _shown_transcript(self) -> TranscriptView | None:
+        """The Files tab, brought forward, and its transcript view if one is shown (else
+        a word in the status bar)."""
+        self.tabs.setCurrentWidget(self.files_panel)
+        panel = self.files_panel
+        if panel.result_pane.currentWidget() is panel.transcript:
+            return panel.transcript
+        self.statusBar().showMessage("Select a finished file in the Files tab first.", STATUS_MESSAGE_MS)
+        return None
+
+    def find_in_transcript(self) -> None:
+        if view := self._shown_transcript():
+            view.focus_search()
+
+    def copy_transcript(self) -> None:
+        if view := self._shown_transcript():
+            view.copy_text()
+
+    def export_transcript(self) -> None:
+        """Opens the transcript's Export menu (its formats) under its button, without blocking."""
+        if view := self._shown_transcript():
+            button = view.export_button
+            button.menu().popup(button.mapToGlobal(button.rect().bottomLeft()))
+
+    def cancel_file(self) -> None:
+        self.tabs.setCurrentWidget(self.files_panel)
+        if not self.files_panel.cancel_selected():
+            self.statusBar().showMessage(
+                "Nothing to cancel: select a file that is waiting or being transcribed.", STATUS_MESSAGE_MS
+            )
+
+    def dragEnterEvent(self, event) -> None:  # noqa: ANN001 - QDragEnterEvent
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: ANN001 - QDragMoveEvent
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: ANN001 - QDropEvent
+        paths = paths_from_mime(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.tabs.setCurrentWidget(self.files_panel)
+            self.files_panel.add_paths(paths)
 
     def show_about(self) -> QMessageBox:
         """Opens the About box (window-modal, does not block) and returns it."""

@@ -249,7 +249,7 @@ def test_require_enough_refuses_a_small_set(swahili: list[dict], tmp_path: Path)
         require_enough(report)
     message = str(caught.value)
     assert f"{minutes:.1f} min in 3 usable clips" in message
-    assert "need at least 2.0 min in 20 clips" in message and "(0 left out for problems)" in message
+    assert "need at least 2.0 min in 10 clips" in message and "(0 left out for problems)" in message
     assert "\n" not in message and str(tmp_path) in message
 
 

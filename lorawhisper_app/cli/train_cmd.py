@@ -88,7 +88,7 @@ class _Printer:
         self.bar.close()
         if event.kind == "similarity":
             ranking = event.data["ranking"]
-            print(f"Whisper's language identification of the new data: "
+            print("Whisper's language identification of the new data: "
                   + ", ".join(f"{k} {v:.2f}" for k, v in event.data["lid"].items()))
             print(f"decoding with the language token: {event.data['decode_token']}")
             print("similarity to the installed adapters:" if ranking else "no installed adapters to compare with")

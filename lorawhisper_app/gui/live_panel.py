@@ -6,7 +6,7 @@ import html
 import math
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lorawhisper_app.core.languages import language_name, whisper_languages
+from lorawhisper_app.core.languages import whisper_languages
 from lorawhisper_app.gui.engine_holder import EngineHolder
 
 METER_FLOOR_DB = -60.0

@@ -26,7 +26,7 @@ from lorawhisper_app.core.errors import AudioError, LoraWhisperError
 
 MAX_CLIP_SECONDS = 30.0
 MIN_TRAIN_SECONDS = 120.0
-MIN_TRAIN_CLIPS = 20
+MIN_TRAIN_CLIPS = 10
 
 PROBLEM_KINDS = (
     "missing audio", "unreadable audio", "missing transcript", "empty transcript", "too long", "duplicate",

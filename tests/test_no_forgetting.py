@@ -1,5 +1,7 @@
 """Adding a language changes nothing else: the backbone's files, the other adapters' files and
-what those adapters transcribe are identical before and after training a new adapter."""
+what those adapters transcribe are identical before and after training a new adapter. The
+automatic router learns the new language from the training run alone, and forgets it when its
+adapter is removed."""
 
 from __future__ import annotations
 
@@ -68,10 +70,18 @@ def test_training_a_new_language_changes_no_other_adapter_nor_the_backbone(tmp_p
     config = TrainConfig(language="rw", name="rw-new", batch_size=2, steps=1, eval_every=1, warm_start="sw", moe_k=2)
     result = Trainer(config, report, audio, store=store, run_dir=tmp_path / "run", device="cpu").run()
     assert result.meta.mixture is not None and set(result.meta.mixture) == {"rw-new", "sw", "yo"}
+    assert engine.router() is not None and engine.router().languages == ["sw", "yo"]
+    router_report = result.meta.training_data["router"]
+    assert router_report["languages"] == ["rw", "sw", "yo"] and router_report["dev_clips"] == 2
+    assert 0.0 <= router_report["dev_accuracy"] <= 1.0
     store.import_(result.adapter_dir, engine.fingerprint)
+    assert (user / "rw-new" / "router.safetensors").is_file(), "the router profile travels with the adapter"
+    assert engine.router().languages == ["rw", "sw", "yo"], "installing the adapter teaches the router its language"
 
     after_engine = Engine(store=store)
     after_text = {code: after_engine.transcribe(r["path"], language=code).text for code, r in clips.items()}
     assert _hashes(backbone, user / "sw", user / "yo") == before_hash
     assert after_text == before_text
     assert all(before_text.values())
+    store.remove("rw-new")
+    assert after_engine.router().languages == ["sw", "yo"], "removing the adapter removes its language from routing"

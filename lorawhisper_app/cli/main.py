@@ -139,6 +139,8 @@ def _store_and_fingerprint(args: argparse.Namespace, need_fingerprint: bool):  #
 
 
 def _adapter_row(info, fingerprint: str | None) -> dict[str, object]:  # noqa: ANN001
+    from lorawhisper_app.core.adapter_store import ROUTER_FILE
+
     meta = info.meta.to_dict()
     return {
         "name": info.name,
@@ -149,6 +151,8 @@ def _adapter_row(info, fingerprint: str | None) -> dict[str, object]:  # noqa: A
         "path": str(info.path),
         "compatible": info.compatible_with(fingerprint) if fingerprint else None,
         "dev_wer": meta.get("dev_wer"),
+        "router_profile": (info.path / ROUTER_FILE).is_file(),
+        "router": info.meta.training_data.get("router"),
         "metadata": meta,
     }
 
@@ -167,6 +171,12 @@ def cmd_adapters(args: argparse.Namespace) -> int:
             wer = row["dev_wer"]
             wer_text = f"dev WER {wer['before']:.3f}→{wer['after']:.3f}" if wer else "dev WER unknown"
             flag = "" if row["compatible"] else "  [made for another backbone]"
+            router = row["router"] or {}
+            accuracy = router.get("dev_accuracy") if isinstance(router, dict) else None
+            if not row["router_profile"]:
+                wer_text += "  auto: Whisper LID"
+            elif isinstance(accuracy, (int, float)):
+                wer_text += f"  auto: {accuracy * 100:.0f} % of dev"
             size = row["size_bytes"] / 1e6  # type: ignore[operator]
             print(f"{row['name']:16} {row['language']:4} {row['language_name']:14} {row['source']:8} {size:6.1f} MB  {wer_text}{flag}")
         for problem in store.problems():

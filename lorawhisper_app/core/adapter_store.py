@@ -1,8 +1,9 @@
 """Installed LoRA adapters: validation, listing, import, export and removal.
 
 An adapter is a folder holding peft's `adapter_config.json` and
-`adapter_model.safetensors` plus the app's `lorawhisper.json`. Validation reads the
-safetensors header and JSON files only: nothing is ever unpickled.
+`adapter_model.safetensors` plus the app's `lorawhisper.json`, and optionally the
+automatic router's profile of its language, `router.safetensors`. Validation reads the
+safetensors headers and JSON files only: nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from lorawhisper_app.core.errors import AdapterError
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 ADAPTER_FILES = (CONFIG_FILE, WEIGHTS_FILE, META_FILE)
-OPTIONAL_FILES = ("README.md",)  # the model card peft's save_pretrained writes
+ROUTER_FILE = "router.safetensors"  # the language's profile for automatic routing (core.router)
+OPTIONAL_FILES = ("README.md", ROUTER_FILE)  # README.md: the model card peft's save_pretrained writes
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"})
 MAX_ZIP_MEMBER_BYTES = 2 * 1024**3
 
@@ -74,6 +76,8 @@ def validate_adapter_dir(path: Path, fingerprint: str | None) -> AdapterMeta:
             raise AdapterError(f"{path / name}: missing; a LoRA adapter needs {CONFIG_FILE} and {WEIGHTS_FILE}")
     rank, ranks, targets = _read_lora_config(path / CONFIG_FILE)
     _check_lora_tensors(path / WEIGHTS_FILE, _read_safetensors_header(path / WEIGHTS_FILE), rank, ranks, targets)
+    if (path / ROUTER_FILE).is_file():
+        _read_safetensors_header(path / ROUTER_FILE)
     meta = AdapterMeta.load(path)
     if meta.lora.rank != rank:
         raise AdapterError(f"{path / META_FILE}: lora.rank is {meta.lora.rank} but {CONFIG_FILE} says r={rank}")

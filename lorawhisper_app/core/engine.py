@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .adapter_runtime import AdapterRuntime
-from .adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapter_dir, validate_adapter_dir
+from .adapter_store import (
+    ROUTER_FILE,
+    AdapterInfo,
+    AdapterStore,
+    bundled_adapter_dir,
+    default_user_adapter_dir,
+    validate_adapter_dir,
+)
 from .audio import SAMPLE_RATE, audio_duration, iter_audio_chunks
 from .backbone import LoadedBackbone, load_backbone
 from .decoding import SpecialTokens, WindowDecoder
 from .features import CHUNK_SECONDS, N_SAMPLES
 from .results import Route, TranscriptionResult
+from .router import FeatureTap, Router, load_profiles
 from .routing import RoutingOptions, choose_route
 from .transcriber import AudioWindows, DecodeOptions, ProgressFn, Transcriber
 
@@ -55,6 +65,17 @@ class _StoreLookup:
         return dict(mixture) if mixture else {name: 1.0}
 
 
+@dataclass(frozen=True)
+class Identification:
+    """What auto mode knows of a clip: the router's distribution over languages (Whisper's
+    LID where no installed adapter has a router profile), Whisper's LID, and the bare
+    backbone's encoding they came from."""
+
+    probabilities: dict[str, float]
+    whisper: dict[str, float]
+    encoding: torch.Tensor
+
+
 class Engine:
     def __init__(
         self,
@@ -75,6 +96,7 @@ class Engine:
         self.decoder = WindowDecoder(self.backbone.model, self.tokens, self.backbone.compute.encoder_autocast)
         self.transcriber = Transcriber(self.decoder, self._decode_text, decode_options or DecodeOptions())
         self.lock = threading.RLock()  # guards the active adapters for every user of the engine
+        self._router: tuple[tuple[object, ...], Router | None] = ((), None)
 
     @property
     def fingerprint(self) -> str:
@@ -113,10 +135,47 @@ class Engine:
         first = next(iter_audio_chunks(path, CHUNK_SECONDS))
         return self.language_probabilities(first)
 
+    def router(self) -> Router | None:
+        """The router over the languages whose preferred compatible adapter has a router
+        profile; None with fewer than two (rebuilt only when those files change)."""
+        serving: dict[str, list[AdapterInfo]] = {}
+        for info in self.store.list():
+            if info.compatible_with(self.fingerprint):
+                serving.setdefault(info.meta.language, []).append(info)
+        paths: dict[str, Path] = {}
+        for language, infos in sorted(serving.items()):
+            # The adapter auto mode would use for the language (the store's choice where several serve it).
+            info = infos[0] if len(infos) == 1 else self.store.for_language(language, self.fingerprint)
+            if info is not None and (info.path / ROUTER_FILE).is_file():
+                paths[language] = info.path / ROUTER_FILE
+        key = tuple((lang, str(path), path.stat().st_mtime_ns, path.stat().st_size) for lang, path in paths.items())
+        if key != self._router[0]:
+            profiles = load_profiles(paths)
+            self._router = (key, Router(profiles) if len(profiles) >= 2 else None)
+        return self._router[1]
+
+    def identify(self, audio: np.ndarray, encode: Callable[[np.ndarray], torch.Tensor] | None = None) -> Identification:
+        """Route-deciding probabilities of up to 30 s of audio, all adapters off. `encode`
+        (default: a whole padded window) is how the bare encoding is made."""
+        audio = audio[:N_SAMPLES]
+        with self.lock:
+            self.use_adapters({})
+            router = self.router()
+            with FeatureTap(self.backbone.model) as tap:
+                encoding = (encode or self.decoder.encode_audio)(audio)
+            whisper = self.decoder.language_probs(encoding)[0]
+            if router is None:
+                return Identification(whisper, whisper, encoding)
+            return Identification(router.probabilities(tap.pooled([len(audio)])[0], whisper), whisper, encoding)
+
     # -- transcription -----------------------------------------------------------------
 
-    def route(self, options: RoutingOptions, probs: dict[str, float] | None) -> Route:
-        return choose_route(options, probs, _StoreLookup(self.store, self.fingerprint), self.whisper_languages)
+    def route(
+        self, options: RoutingOptions, probs: dict[str, float] | None, whisper: dict[str, float] | None = None
+    ) -> Route:
+        """Choose the adapters; `probs` decide (see `identify`), `whisper` (top 5 kept) is for show."""
+        route = choose_route(options, probs, _StoreLookup(self.store, self.fingerprint), self.whisper_languages)
+        return replace(route, whisper_probabilities=dict(list(whisper.items())[:5])) if whisper else route
 
     def transcribe(
         self,
@@ -139,12 +198,10 @@ class Engine:
         windows = AudioWindows(chunks)
         with self.lock:
             first = windows.window(0)
-            probs = None
-            bare_encoding = None
-            if options.language == "auto":
-                bare_encoding = self._encode_bare(first)
-                probs = self.decoder.language_probs(bare_encoding)[0]
-            route = self.route(options, probs)
+            found = self.identify(first) if options.language == "auto" else None
+            probs = found.probabilities if found else None
+            bare_encoding = found.encoding if found else None
+            route = self.route(options, probs, found.whisper if found else None)
             self.use_adapters(route.adapters)
             segments = self.transcriber.run(
                 windows,

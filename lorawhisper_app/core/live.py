@@ -272,10 +272,10 @@ class LiveSession:
     # -- decoding ------------------------------------------------------------------------
 
     def _identify(self, audio: np.ndarray) -> tuple[dict[str, float], torch.Tensor]:
-        """P(language) of `audio` with the adapters off, and the short encoding it came from."""
-        self.engine.use_adapters({})
-        encoding = encode_prefix(self.engine.decoder, audio)
-        return self.engine.decoder.language_probs(encoding)[0], encoding
+        """P(language) of `audio` with the adapters off (the router's where the installed
+        adapters have router profiles, see Engine.identify), and the short encoding it came from."""
+        found = self.engine.identify(audio, lambda window: encode_prefix(self.engine.decoder, window))
+        return found.probabilities, found.encoding
 
     def _final(self, audio: np.ndarray) -> tuple[str, Route]:
         engine = self.engine

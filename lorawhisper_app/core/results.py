@@ -20,8 +20,10 @@ class Route:
     """Which language and adapters decoded a file, and why.
 
     `mode` is "manual", "auto", "moe" or "override". `adapters` maps adapter name to
-    its weight (empty: the bare backbone). `language_probability` is the LID probability
-    of `language` (None when the language was given by hand and LID was not run).
+    its weight (empty: the bare backbone). `language_probability` is the probability of
+    `language` that routing went by: the router's where installed adapters have router
+    profiles, else Whisper's LID (None when the language was given by hand and nothing
+    was identified). `whisper_probabilities`: Whisper's own LID, top 5, when it ran.
     """
 
     mode: str
@@ -30,6 +32,7 @@ class Route:
     adapters: dict[str, float] = field(default_factory=dict)
     decode_token: str | None = None
     notice: str | None = None
+    whisper_probabilities: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

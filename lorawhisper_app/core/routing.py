@@ -14,9 +14,10 @@ NO_ADAPTER = "none"
 
 @dataclass(frozen=True)
 class RoutingOptions:
-    """`language`: "auto" or a language code; `moe_k` > 0 mixes the top-K LID languages'
-    adapters; `adapter` ("none" or a name) overrides everything else; `threshold` is the LID
-    probability auto mode needs before it trusts the top language's adapter."""
+    """`language`: "auto" or a language code; `moe_k` > 0 mixes the top-K detected languages'
+    adapters; `adapter` ("none" or a name) overrides everything else; `threshold` is the
+    probability (the router's, or Whisper's LID where no adapter has a router profile) auto
+    mode needs before it trusts the top language's adapter."""
 
     language: str = AUTO
     moe_k: int = 0
@@ -83,7 +84,8 @@ def choose_route(
             mixture = _weighted(adapters, [(found[0], p / total) for _, p, found in chosen])
             lead = chosen[0]
             return Route("moe", lead[0], lead[1], mixture, lead[2][1])
-        return Route("moe", top[0], top[1], {}, top[0], "no detected language has an adapter: using the bare backbone")
+        token = top[0] if top[0] in whisper_codes else None
+        return Route("moe", top[0], top[1], {}, token, "no detected language has an adapter: using the bare backbone")
     language, p = top
     found = adapters.adapter_for(language)
     if found and p >= options.threshold:
@@ -92,4 +94,4 @@ def choose_route(
         notice = f"'{language}' detected with probability {p:.2f}, under the threshold {options.threshold:.2f}: using the bare backbone"
     else:
         notice = f"no adapter for the detected language '{language}': using the bare backbone"
-    return Route("auto", language, p, {}, language, notice)
+    return Route("auto", language, p, {}, language if language in whisper_codes else None, notice)

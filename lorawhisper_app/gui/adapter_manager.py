@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorawhisper_app.core.adapter_meta import DevWer, one_line
-from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
+from lorawhisper_app.core.adapter_store import ROUTER_FILE, AdapterInfo, AdapterStore
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.settings import BUILTIN
@@ -97,6 +97,18 @@ def format_size(size_bytes: int) -> str:
 def format_wer(wer: DevWer | None) -> str:
     """e.g. "62.0 % → 41.0 %" (bare backbone → with the adapter); "–" when not measured."""
     return "–" if wer is None else f"{wer.before * 100:.1f} % → {wer.after * 100:.1f} %"
+
+
+def routing_text(info: AdapterInfo) -> str:
+    """Whether automatic routing knows the adapter's language, and how well it did on dev clips."""
+    if not (info.path / ROUTER_FILE).is_file():
+        return "no router profile: auto mode relies on Whisper's language identification"
+    report = info.meta.training_data.get("router")
+    accuracy = report.get("dev_accuracy") if isinstance(report, dict) else None
+    if not isinstance(accuracy, (int, float)):
+        return "router profile present"
+    others = len(report.get("languages", [])) - 1
+    return f"{accuracy * 100:.0f} % of {report.get('dev_clips')} dev clips recognised, beside {others} other languages"
 
 
 def format_mixture(mixture: dict[str, float] | None) -> str:
@@ -546,10 +558,11 @@ class AdapterManager(QWidget):
             ("LoRA", f"rank {lora.rank}, alpha {lora.alpha:g}, dropout {lora.dropout:g}"),
             ("Targets", ", ".join(lora.targets)),
             ("Dev WER", format_wer(meta.dev_wer)),
+            ("Auto-routing", routing_text(info)),
         ]
         if meta.mixture:
             rows.append(("MoE mixture", format_mixture(meta.mixture)))
-        rows += [(f"Training: {key}", _value_text(value)) for key, value in meta.training_data.items()]
+        rows += [(f"Training: {key}", _value_text(value)) for key, value in meta.training_data.items() if key != "router"]
         if not meta.training_data:
             rows.append(("Training data", "not recorded"))
         rows += [("Created", meta.created), ("App version", meta.app_version)]

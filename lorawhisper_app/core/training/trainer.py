@@ -28,11 +28,12 @@ from safetensors.torch import load_file, save_file
 from torch.nn.parallel import DistributedDataParallel
 
 from ..adapter_meta import AdapterMeta, BaseModelRef, DevWer, LoraSpec
-from ..adapter_store import WEIGHTS_FILE, AdapterInfo, AdapterStore, validate_adapter_dir
+from ..adapter_store import ROUTER_FILE, WEIGHTS_FILE, AdapterInfo, AdapterStore, validate_adapter_dir
 from ..backbone import LoadedBackbone, load_backbone
 from ..decoding import SpecialTokens, WindowDecoder
 from ..errors import AdapterError, LoraWhisperError
 from ..languages import is_whisper_language, language_name
+from ..router import RouterProfile, clip_features, load_profiles, profile_sample, routing_accuracy
 from .batches import Example, collate, make_example, uses_timestamps
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import WARM_AUTO, WARM_NONE, TrainConfig
@@ -180,6 +181,10 @@ class Trainer:
         decoder = WindowDecoder(self.backbone.model, self.tokens, self.amp)
         sample = lid_sample([c.id for c in self.data.train])
         self.mean_lid = mean_lid(decoder, [self.audio[cid] for cid in sample])
+        # Features for the automatic router: its profile of the new language, and the dev clips it is scored on.
+        self.router_features = clip_features(decoder, [self.audio[cid] for cid in profile_sample(c.id for c in self.data.train)])
+        dev_clips = self.data.dev[: self.config.dev_max_clips]
+        self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips])
         compatible = [i for i in self.store.list() if i.compatible_with(self.backbone.files.fingerprint)]
         self.installed = {i.name: i for i in compatible}
         neighbours = rank_neighbours(self.mean_lid, compatible, exclude=self.config.language)
@@ -244,6 +249,19 @@ class Trainer:
             tmp = self.run_dir / f".{BEST}.tmp"
             save_file({k: v.detach().cpu().contiguous() for k, v in trainable_state(peft, self.config.name).items()}, tmp)
             os.replace(tmp, self.run_dir / BEST)
+
+    def _router_report(self) -> dict[str, object]:
+        """How well automatic routing will recognise the new language beside the installed ones."""
+        own = RouterProfile(self.config.language, self.router_features)
+        others = load_profiles({
+            info.meta.language: info.path / ROUTER_FILE
+            for info in self.installed.values()
+            if info.meta.language != self.config.language and (info.path / ROUTER_FILE).is_file()
+        })
+        profiles = [*others, own]
+        accuracy = routing_accuracy(profiles, own.language, self.router_dev_features)
+        return {"languages": sorted(p.language for p in profiles), "dev_clips": len(self.router_dev_features),
+                "dev_accuracy": accuracy}
 
     # -- the run -----------------------------------------------------------------------
 
@@ -397,6 +415,7 @@ class Trainer:
                 steps=state["step"], planned_steps=total, best_step=state["best_step"],
                 batch_size=config.batch_size, learning_rate=config.learning_rate, seed=config.seed,
                 history=state["history"], dev_wer_method=EVAL_METHOD,
+                router=self._router_report(),
             )
             meta = AdapterMeta(
                 name=config.name,
@@ -410,6 +429,7 @@ class Trainer:
                 mixture={config.name: 1.0, **mixture} if mixture else None,
             )
             meta.save(folder)
+            RouterProfile(config.language, self.router_features).save(folder)
             validate_adapter_dir(folder, self.backbone.files.fingerprint)
             (self.run_dir / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
         else:

@@ -59,8 +59,11 @@ class BackboneFiles:
 
 
 def _package_data(package: str) -> Path:
+    """The package's `data` folder. Joined before converting to a path: where the package
+    is also an archive entry (a PyInstaller bundle), `files()` is a MultiplexedPath whose
+    str() is no path, while its children are real paths."""
     try:
-        return Path(str(resources.files(package))) / "data"
+        return Path(str(resources.files(package) / "data"))
     except ModuleNotFoundError as exc:
         raise BackboneError(
             f"the built-in backbone package {package.replace('_', '-')} is not installed; "

@@ -13,6 +13,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from lorawhisper_app import __version__
+from lorawhisper_app.gui.first_run import show_welcome_if_first_run
 from lorawhisper_app.gui.main_window import APP_NAME, MainWindow, app_icon
 
 _IMPORTED_AT = time.perf_counter()
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Loading the backbone imports torch, which holds the interpreter for a second or
         # more: begun only now, it does not hold up the first frame.
         window.holder.start()
+        show_welcome_if_first_run(window)
 
     FirstPaint(window, on_first_paint)
     window.show()

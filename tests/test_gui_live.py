@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,7 @@ def test_live_tab_transcribes_the_microphone(qtbot, engine: Engine, speech_dev: 
         holder.start()
         qtbot.waitUntil(lambda: holder.engine is not None, timeout=30000)
         panel = window.live_panel
+        window.apply_settings(replace(window.settings, threshold=0.3))
         window.tabs.setCurrentWidget(panel)
         panel.refresh_devices()
         panel.device_box.setCurrentIndex(panel.device_box.findData(find_input_device(mic.device).index))
@@ -75,6 +77,7 @@ def test_live_tab_transcribes_the_microphone(qtbot, engine: Engine, speech_dev: 
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not panel.worker.isRunning(), timeout=30000)
 
+    assert panel.worker.session.options.threshold == 0.3, "the Settings' auto-routing threshold applies to Live"
     assert [e.language for e in panel.finals] == list(ADAPTER_LANGUAGES)
     assert [e.adapter for e in panel.finals] == [f"{language}-test" for language in ADAPTER_LANGUAGES]
     for event, clip in zip(panel.finals, clips):

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorawhisper_app.core.languages import whisper_languages
+from lorawhisper_app.core.routing import RoutingOptions
 from lorawhisper_app.gui.engine_holder import EngineHolder
 
 METER_FLOOR_DB = -60.0
@@ -45,6 +46,7 @@ class LivePanel(QWidget):
         self.worker = None
         self.finals: list = []
         self.partial = None
+        self.auto_threshold = RoutingOptions().threshold  # the Settings' value, see set_routing_defaults
 
         self.device_box = QComboBox(objectName="liveDevice", toolTip="The microphone to record from")
         self.language_box = QComboBox(objectName="liveLanguage", toolTip="Auto detects the language of each utterance")
@@ -54,7 +56,9 @@ class LivePanel(QWidget):
         self.start_button = QPushButton("&Start", objectName="liveStart", toolTip="Start listening (Ctrl+R)")
         self.start_button.setShortcut("Ctrl+R")
         self.pause_button = QPushButton("&Pause", objectName="livePause", checkable=True, enabled=False)
+        self.pause_button.setToolTip("Pause recording; the utterance in progress is kept")
         self.stop_button = QPushButton("S&top", objectName="liveStop", enabled=False)
+        self.stop_button.setToolTip("Stop recording after the last utterance is transcribed")
         self.meter = QProgressBar(objectName="liveLevel", minimum=0, maximum=100, textVisible=False)
         self.meter.setToolTip("Input level")
         self.meter.setFixedWidth(140)
@@ -64,6 +68,7 @@ class LivePanel(QWidget):
         self.save_button = QPushButton("Save session…", objectName="liveSave", enabled=False)
         self.save_button.setToolTip("Save the recording (FLAC) and its transcript to a folder")
         self.export_button = QPushButton("Export transcript…", objectName="liveExport", enabled=False)
+        self.export_button.setToolTip("Write the transcript as TXT, SRT, VTT or JSON")
 
         controls = QHBoxLayout()
         for widget in (QLabel("Microphone:"), self.device_box, QLabel("Language:"), self.language_box):
@@ -86,6 +91,10 @@ class LivePanel(QWidget):
         self.save_button.clicked.connect(self._save_dialog)
         self.export_button.clicked.connect(self._export_dialog)
         self.refresh_devices()
+
+    def set_routing_defaults(self, threshold: float) -> None:
+        """The Settings' auto-routing threshold, used from the next Start."""
+        self.auto_threshold = threshold
 
     def refresh_devices(self) -> None:
         self.device_box.clear()
@@ -111,7 +120,9 @@ class LivePanel(QWidget):
 
         self.finals, self.partial = [], None
         self._render()
-        self.worker = LiveWorker(self.holder, self.device_box.currentData(), self.language_box.currentData())
+        self.worker = LiveWorker(
+            self.holder, self.device_box.currentData(), self.language_box.currentData(), self.auto_threshold
+        )
         self.worker.event.connect(self._on_event)
         self.worker.meter.connect(self._on_meter)
         self.worker.status.connect(self.state.setText)

@@ -23,11 +23,12 @@ class LiveWorker(QThread):
     status = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, holder: EngineHolder, device: str | int | None, language: str) -> None:
+    def __init__(self, holder: EngineHolder, device: str | int | None, language: str, threshold: float) -> None:
         super().__init__()
         self._holder = holder
         self._device = device
         self._language = language
+        self._threshold = threshold
         self._stop = threading.Event()
         self._paused = threading.Event()
         self.session: LiveSession | None = None
@@ -42,7 +43,7 @@ class LiveWorker(QThread):
         try:
             self.status.emit("Waiting for the backbone…")
             engine = self._holder.wait()
-            self.session = LiveSession(engine, self._language)
+            self.session = LiveSession(engine, self._language, threshold=self._threshold)
             with AudioCapture(self._device, block_seconds=CAPTURE_BLOCK_S) as capture:
                 capture.start()
                 self.status.emit("Listening")

@@ -261,6 +261,7 @@ class MainWindow(QMainWindow):
     def _apply_defaults(self, settings: Settings) -> None:
         panel = self.files_panel
         panel.set_routing_defaults(settings.threshold, settings.moe_k)
+        self.live_panel.set_routing_defaults(settings.threshold)
         if settings.auto_export and settings.export_folder:
             panel.set_export(settings.export_folder, settings.export_format)
         else:

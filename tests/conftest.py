@@ -24,6 +24,15 @@ def speech_dev() -> Path:
     return dev
 
 
+@pytest.fixture(scope="session")
+def speech_train() -> Path:
+    """../shared/data/speech/train, or skip the test where it is absent."""
+    train = SHARED_SPEECH / "train"
+    if not (train / "manifest.jsonl").is_file():
+        pytest.skip(f"../shared/data/speech/train is absent: no {train / 'manifest.jsonl'}")
+    return train
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The app's cache, data and config folders, and the user data folder that holds the

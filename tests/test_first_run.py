@@ -72,6 +72,9 @@ def test_the_welcome_comes_once_names_the_real_folders_and_leaves_the_window_usa
 
     dialog.accept()
     assert show_welcome_if_first_run(window) is None  # the second start: no welcome
+    window.welcome_action.trigger()  # ...but Help › Welcome… shows it any time
+    again = [w for w in window.findChildren(WelcomeDialog) if w.isVisible()]
+    assert len(again) == 1 and again[0] is not dialog
 
 
 def test_an_unwritable_config_folder_only_brings_the_welcome_again(qtbot, folders):

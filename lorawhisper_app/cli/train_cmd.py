@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -23,6 +24,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA")
     p.add_argument("--language", required=True, help="ISO 639-1 or 639-3 code of the new language, e.g. sw or rw")
     p.add_argument("--name", default=None, help="adapter name (default: the language code, or code-2... when taken)")
+    p.add_argument("--language-name", default=None, metavar="NAME",
+                   help="the language's English name in the adapter's metadata (default: Whisper's or the app's name, else the code)")
     p.add_argument("--dev", default=None, metavar="DATA", help="a separate dev set (default: a fixed share of DATA)")
     p.add_argument("--warm-start", default="none", metavar="none|auto|CODE",
                    help="peft's initialisation (none, the default: it measured best), the most similar language's adapter "
@@ -51,6 +54,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="ignore an earlier checkpoint of this run")
     p.add_argument("--no-install", action="store_true", help="keep the adapter in the run folder only")
     p.add_argument("--replace", action="store_true", help="replace an installed adapter of the same name")
+    p.add_argument("--adapter-dir", default=None, metavar="DIR",
+                   help="the user adapter folder to install into (default: the one in the user data folder)")
     p.add_argument("--model", default=None, help="backbone: built-in Whisper base (default), a Hugging Face id or a local folder")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true", help="print the report and every event as JSON lines")
@@ -119,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lorawhisper_app.core.training.trainer import Trainer
 
     language = normalize_language_code(args.language)
-    store = AdapterStore(bundled_adapter_dir(), default_user_adapter_dir())
+    store = AdapterStore(bundled_adapter_dir(), Path(args.adapter_dir) if args.adapter_dir else default_user_adapter_dir())
     taken = {i.name for i in store.list()}
     name = args.name or _free_name(language, taken)
     if not args.no_install and name in taken and not args.replace:
@@ -156,6 +161,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = trainer.run()
     if not main_rank:
         return 0
+    if args.language_name and args.language_name.strip() != result.meta.language_name:
+        result.meta = dataclasses.replace(result.meta, language_name=args.language_name.strip())
+        result.meta.save(result.adapter_dir)
     if args.no_install:
         message, path = f"adapter kept in {result.adapter_dir}", result.adapter_dir
     else:

@@ -1,5 +1,11 @@
 """The main window: the Files tab (a batch queue), the Live tab and the Adapters tab;
-File › Settings… chooses the backbone and the Files tab's defaults."""
+File › Settings… chooses the backbone and the Files tab's defaults; File › Add a Language…
+opens the wizard that trains a new adapter.
+
+A training run outlives its wizard window: the window is kept (hidden) while its run is
+going or stopped, a status-bar entry shows the run and reopens it, and quitting asks
+whether to stop it (it keeps a checkpoint). At start, a run the app did not finish is
+offered for resuming in a bar above the tabs."""
 
 from __future__ import annotations
 
@@ -12,18 +18,33 @@ from typing import TYPE_CHECKING
 import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lorawhisper_app import __version__
 from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapter_dir
 from lorawhisper_app.core.job_store import JobStatus
 from lorawhisper_app.core.settings import Settings, load_settings
+from lorawhisper_app.core.training.run_registry import RunRecord, RunRegistry, RunState
 from lorawhisper_app.gui.adapter_manager import AdapterManager
 from lorawhisper_app.gui.engine_holder import EngineFactory, EngineHolder
 from lorawhisper_app.gui.files_panel import FilesPanel, paths_from_mime
+from lorawhisper_app.gui.first_run import show_welcome
 from lorawhisper_app.gui.live_panel import LivePanel
 from lorawhisper_app.gui.settings_dialog import SettingsDialog
 from lorawhisper_app.gui.transcript_view import TranscriptView
+from lorawhisper_app.gui.wizard.plan import TrainingPlan
+from lorawhisper_app.gui.wizard.wizard import RESULT_PAGE, TRAINING_PAGE, AddLanguageWizard
 
 if TYPE_CHECKING:  # the engine pulls in torch
     from lorawhisper_app.core.engine import Engine
@@ -31,6 +52,10 @@ if TYPE_CHECKING:  # the engine pulls in torch
 APP_NAME = "LoRA-Whisper Studio"
 STATUS_MESSAGE_MS = 4000
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icon.svg"
+RESUME_BAR_STYLE = (
+    "#resumeBar { background: #e3ecff; border: 1px solid #9db4e8; border-radius: 4px; }"
+    "#resumeBar QLabel { color: #1b2f5e; }"
+)
 
 
 def _installed_version(dist: str) -> str:
@@ -89,7 +114,7 @@ class MainWindow(QMainWindow):
     The settings are read from their file unless given; `engine_factory` turns settings
     into what builds the engine, at start-up (without a `holder`) and when File › Settings…
     changes the backbone, device or compute type. `store` defaults to the bundled
-    adapters and the user's adapter folder.
+    adapters and the user's adapter folder; `registry` to the user's record of training runs.
     """
 
     def __init__(
@@ -99,6 +124,7 @@ class MainWindow(QMainWindow):
         settings: Settings | None = None,
         store: AdapterStore | None = None,
         engine_factory: Callable[[Settings, AdapterStore], EngineFactory] = settings_engine,
+        registry: RunRegistry | None = None,
     ) -> None:
         super().__init__()
         settings_warning = None
@@ -109,6 +135,9 @@ class MainWindow(QMainWindow):
         self._engine_factory = engine_factory
         self.holder = holder or EngineHolder(engine_factory(settings, self.store), parent=self)
         self.settings_dialog: SettingsDialog | None = None
+        self.registry = registry or RunRegistry()
+        self.wizard: AddLanguageWizard | None = None
+        self._quitting = False  # the user chose to stop training and quit: close once it has stopped
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.resize(900, 560)
@@ -121,7 +150,24 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.files_panel, "F&iles")  # Alt+F is the File menu
         self.tabs.addTab(self.live_panel, "&Live")
         self.tabs.addTab(self.adapter_manager, "&Adapters")
-        self.setCentralWidget(self.tabs)
+        self._build_resume_bar()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(4)
+        column.addWidget(self.resume_bar)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.training_status = QPushButton(objectName="trainingStatus")
+        self.training_status.setFlat(True)
+        self.training_status.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.training_status.setStyleSheet(
+            "#trainingStatus { border: none; padding: 0 6px; color: palette(link); text-decoration: underline; }"
+        )
+        self.training_status.setToolTip("Show the training run")
+        self.training_status.clicked.connect(self.show_wizard)
+        self.training_status.hide()
+        self.statusBar().addPermanentWidget(self.training_status)
         self.engine_state = QLabel("Backbone not loaded", objectName="engineState")
         self.statusBar().addPermanentWidget(self.engine_state)
         self.holder.state_changed.connect(self.engine_state.setText)
@@ -138,6 +184,10 @@ class MainWindow(QMainWindow):
         self.add_folder_action = self._add_action(
             file_menu, "Add &Folder…", "Ctrl+Shift+O", self.open_folder,
             "Add every audio file in a folder and its subfolders to the queue",
+        )
+        self.add_language_action = self._add_action(
+            file_menu, "Add a &Language…", "Ctrl+Shift+L", self.open_add_language,
+            "Train an adapter for a new language from your recordings and transcripts",
         )
         self.settings_action = QAction("&Settings…", self)
         self.settings_action.setShortcuts(standard_keys(QKeySequence.StandardKey.Preferences, "Ctrl+,"))
@@ -185,6 +235,10 @@ class MainWindow(QMainWindow):
         ]
 
         help_menu = self.menuBar().addMenu("&Help")
+        self.welcome_action = self._add_action(
+            help_menu, "&Welcome…", "", lambda: show_welcome(self),
+            "Where models, adapters and transcripts are kept; adding a language; a larger backbone",
+        )
         self.about_action = QAction(f"&About {APP_NAME}", self)
         self.about_action.triggered.connect(self.show_about)
         help_menu.addAction(self.about_action)
@@ -192,6 +246,7 @@ class MainWindow(QMainWindow):
         self._apply_defaults(settings)
         if settings_warning:
             self.files_panel.show_message(settings_warning)
+        self.offer_resume()
 
     def _add_action(
         self, menu: QMenu, text: str, shortcut: str | QKeySequence.StandardKey, slot: Callable[..., object], tip: str
@@ -205,10 +260,172 @@ class MainWindow(QMainWindow):
         return action
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
+        page = self.wizard.training_page if self.wizard is not None else None
+        if page is not None and page.active:
+            event.ignore()
+            if self._quitting:  # asked again while the run saves its checkpoint: stop it at once
+                page.process.kill()
+            else:
+                self._ask_to_stop_training()
+            return
+        if self.wizard is not None:
+            self.wizard.close()
         self.files_panel.shutdown()
         self.live_panel.shutdown()
         self.adapter_manager.shutdown()
         super().closeEvent(event)
+
+    # -- adding a language ---------------------------------------------------------------
+
+    def _build_resume_bar(self) -> None:
+        self.resume_bar = QFrame(objectName="resumeBar")
+        self.resume_bar.setStyleSheet(RESUME_BAR_STYLE)
+        self.resume_label = QLabel(objectName="resumeText", wordWrap=True)
+        self.resume_button = QPushButton("&Resume Training", objectName="resumeTrainingRun")
+        self.discard_button = QPushButton("&Discard", objectName="discardTrainingRun")
+        self.discard_button.setToolTip("Forget this run and delete its checkpoints")
+        self.resume_button.clicked.connect(lambda: self._resume_offered(discard=False))
+        self.discard_button.clicked.connect(lambda: self._resume_offered(discard=True))
+        row = QHBoxLayout(self.resume_bar)
+        row.setContentsMargins(8, 4, 4, 4)
+        row.addWidget(self.resume_label, 1)
+        row.addWidget(self.resume_button)
+        row.addWidget(self.discard_button)
+        self.resume_bar.hide()
+        self.offered_run: RunRecord | None = None
+
+    def offer_resume(self) -> None:
+        """Show the newest run that did not finish (if any) in the bar above the tabs."""
+        runs = [r for r in self.registry.unfinished() if self._shown_run_id() != r.id]
+        self.offered_run = runs[0] if runs else None
+        if self.offered_run is None:
+            self.resume_bar.hide()
+            return
+        more = f" ({len(runs) - 1} more after it)" if len(runs) > 1 else ""
+        self.resume_label.setText(
+            f"Training of {self.offered_run.describe()} did not finish{more}. "
+            "Resume continues from its last checkpoint."
+        )
+        self.resume_bar.show()
+
+    def _shown_run_id(self) -> str | None:
+        record = self.wizard.training_page.record if self.wizard is not None else None
+        return record.id if record is not None else None
+
+    def _resume_offered(self, discard: bool) -> None:
+        record = self.offered_run
+        if record is None:
+            return
+        if discard:
+            self.registry.discard(record)
+            self.offer_resume()
+            return
+        if self.wizard is not None and self.wizard.training_page.active:
+            self.statusBar().showMessage("A training run is going: pause or finish it first.", STATUS_MESSAGE_MS)
+            self.show_wizard()
+            return
+        wizard = self._new_wizard()
+        wizard.plan = TrainingPlan.from_dict(record.plan)
+        wizard.training_page.adopt(record)
+        wizard.setStartId(TRAINING_PAGE)
+        self.resume_bar.hide()
+        self.show_wizard()
+
+    def open_add_language(self) -> AddLanguageWizard:
+        """File › Add a Language…: the wizard (non-modal); the one there is, if any."""
+        if self.wizard is None:
+            self._new_wizard()
+        assert self.wizard is not None
+        self.show_wizard()
+        return self.wizard
+
+    def _new_wizard(self) -> AddLanguageWizard:
+        if self.wizard is not None:
+            self._drop_wizard()
+        wizard = AddLanguageWizard(self.store, self.holder, self)
+        wizard.plan.model = self.settings.model  # the adapter must fit the backbone the app runs
+        page = wizard.training_page
+        page.registry = self.registry
+        page.status_changed.connect(self._show_training_status)
+        page.adapter_installed.connect(self._adapter_installed)
+        page.run_ended.connect(self._training_ended)
+        wizard.result_page.adapter_ready.connect(self._adapter_ready)
+        wizard.finished.connect(self._wizard_closed)
+        self.wizard = wizard
+        return wizard
+
+    def show_wizard(self) -> None:
+        """Shows the wizard; one closed with a run (QWizard resets on closing) reopens on that run's page."""
+        if self.wizard is not None:
+            page = self.wizard.training_page
+            if self.wizard.currentId() == -1 and page.record is not None:
+                self.wizard.setStartId(RESULT_PAGE if page.outcome is not None else TRAINING_PAGE)
+            self.wizard.show()
+            self.wizard.raise_()
+            self.wizard.activateWindow()
+
+    def _drop_wizard(self) -> None:
+        wizard, self.wizard = self.wizard, None
+        if wizard is not None:
+            wizard.finished.disconnect(self._wizard_closed)
+            wizard.hide()
+            wizard.deleteLater()
+        self.training_status.hide()
+
+    def _wizard_closed(self, result: int) -> None:
+        """Finished, or closed with no run worth coming back to: let the wizard go. Closed
+        while its run goes on, is stopped, or waits on the result page: keep it for the status entry."""
+        page = self.wizard.training_page if self.wizard is not None else None
+        record = page.record if page is not None else None
+        keep = page is not None and record is not None and (page.active or record.state is not RunState.CANCELLED)
+        if result == AddLanguageWizard.DialogCode.Accepted or not keep:
+            self._drop_wizard()
+            self.offer_resume()
+
+    def _show_training_status(self, text: str) -> None:
+        self.training_status.setText(text)
+        self.training_status.setVisible(bool(text))
+
+    def _adapter_installed(self, name: str) -> None:
+        self.adapter_manager.refresh()
+        self.statusBar().showMessage(f"Adapter {name} is installed.", STATUS_MESSAGE_MS)
+
+    def _adapter_ready(self, name: str) -> None:
+        self.adapter_manager.refresh()
+        self.adapter_manager.show_message(f"The new adapter {name} is installed and ready for routing.")
+
+    def _training_ended(self) -> None:
+        if self._quitting:
+            self.close()
+
+    def _ask_to_stop_training(self) -> QMessageBox:
+        """Quitting while a run goes: a window-modal question that does not block."""
+        record = self.wizard.training_page.record if self.wizard is not None else None
+        what = f"Training of {record.language_name}" if record is not None else "Training"
+        box = QMessageBox(self)
+        box.setObjectName("stopTrainingBox")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Training is running")
+        box.setText(f"{what} is running. Stop it and quit?")
+        box.setInformativeText(
+            "It stops after its current step and keeps a checkpoint; the next time the app starts, "
+            "it offers to resume from there."
+        )
+        stop = box.addButton("&Stop Training and Quit", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(stop)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        stop.clicked.connect(self._stop_training_and_quit)
+        box.open()
+        return box
+
+    def _stop_training_and_quit(self) -> None:
+        if self.wizard is None or not self.wizard.training_page.active:
+            self.close()
+            return
+        self._quitting = True
+        self.wizard.training_page.stop(RunState.INTERRUPTED)
+        self.statusBar().showMessage("Stopping training: saving a checkpoint, then quitting…")
 
     # -- settings ------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from .dev_eval import dev_wer, greedy_texts
 from .distributed import DistContext, init_distributed
 from .events import EventSink, TrainEvent
 from .lora_setup import attach, load_trainable_state, trainable_state, warm_start_problem
+from .run_registry import DEV_CLIPS
 from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, rank_neighbours
 
 BEST = "best.safetensors"
@@ -432,6 +433,8 @@ class Trainer:
             RouterProfile(config.language, self.router_features).save(folder)
             validate_adapter_dir(folder, self.backbone.files.fingerprint)
             (self.run_dir / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
+            dev = [{"id": c.id, "audio": str(c.audio), "text": c.text, "duration": c.duration} for c in self.dev_clips]
+            (self.run_dir / DEV_CLIPS).write_text(json.dumps(dev, indent=1, ensure_ascii=False), encoding="utf-8")
         else:
             meta = None  # type: ignore[assignment]
         self.emit("done", step=state["step"], total_steps=total, dev_wer=state["best_wer"],

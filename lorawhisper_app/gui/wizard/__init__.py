@@ -1,0 +1,1 @@
+"""The "Add a language" wizard: language, data, similarity, settings, training, result."""

@@ -1,0 +1,69 @@
+"""The training-time estimate against the runs it was measured on (docs/experiments.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lorawhisper_app.core.training.estimate import (
+    duration_text,
+    estimate_training,
+    evaluation_count,
+    steps_for,
+)
+
+
+def test_steps_follow_the_trainer_epoch_rule() -> None:
+    assert steps_for(13, 16, 12) == 12  # 13 clips make one batch of 16
+    assert steps_for(177, 16, 12) == 12 * 12
+    assert steps_for(17, 4, 2) == 10
+
+
+@pytest.mark.parametrize(("steps", "every"), [(12, 1), (96, 12), (10, 3), (250, 50), (7, 10)])
+def test_evaluations_match_the_trainer_loop(steps: int, every: int) -> None:
+    # The trainer scores the bare backbone once, then after every `every`-th step and the last.
+    in_loop = sum(1 for step in range(1, steps + 1) if step % every == 0 or step == steps)
+    assert evaluation_count(steps, every) == 1 + in_loop
+    assert evaluation_count(steps, every, starts_from_adapter=True) == 2 + in_loop
+
+
+def test_cpu_estimate_reproduces_the_measured_benchmark() -> None:
+    # train_bench, 5 min of Swahili on this 2-core CPU: 13 train and 4 dev clips, stopped at
+    # step 10 of batch 16 evaluating every step: 1541 s end to end.
+    estimate = estimate_training(device="cpu", train_clips=13, dev_clips=4, data_seconds=300.0,
+                                 steps=10, batch_size=16, eval_every=1)
+    assert estimate.evaluations == 11
+    assert estimate.total_s == pytest.approx(1541, rel=0.10)
+    assert estimate.train_s == pytest.approx(717, rel=0.05)
+
+
+def test_gpu_estimate_reproduces_the_measured_h200_run() -> None:
+    # Hausa alone on the H200: 960 steps of 16, 141 dev clips every 120 steps, 90 min: 214 s.
+    estimate = estimate_training(device="cuda", train_clips=1200, dev_clips=141, data_seconds=5400.0,
+                                 steps=960, batch_size=16, eval_every=120)
+    assert estimate.total_s == pytest.approx(214, rel=0.10)
+    assert estimate.train_s == pytest.approx(92.4, rel=0.05)
+
+
+def test_estimate_grows_with_the_work_and_depends_on_the_device() -> None:
+    plan = dict(train_clips=60, dev_clips=8, data_seconds=900.0, steps=48, batch_size=16, eval_every=6)
+    cpu = estimate_training(device="cpu", **plan)
+    assert estimate_training(device="cuda", **plan).total_s < cpu.total_s / 20
+    assert estimate_training(device="cpu", **{**plan, "steps": 96}).train_s == pytest.approx(2 * cpu.train_s)
+    assert estimate_training(device="cpu", **{**plan, "data_seconds": 3600.0}).setup_s > cpu.setup_s
+    assert estimate_training(device="cpu", **{**plan, "dev_clips": 16}).eval_s == pytest.approx(2 * cpu.eval_s)
+    assert estimate_training(device="cpu", **plan, starts_from_adapter=True).evaluations == cpu.evaluations + 1
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="no throughput measured for device 'mps'"):
+        estimate_training(device="mps", train_clips=1, dev_clips=1, data_seconds=1, steps=1, batch_size=1, eval_every=1)
+    with pytest.raises(ValueError, match="must be at least 1"):
+        estimate_training(device="cpu", train_clips=1, dev_clips=1, data_seconds=1, steps=0, batch_size=1, eval_every=1)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(3, "about 10 s"), (44, "about 40 s"), (600, "about 10 min"), (1541, "about 26 min"), (7800, "about 2 h 10 min"), (7200, "about 2 h")],
+)
+def test_duration_text(seconds: float, text: str) -> None:
+    assert duration_text(seconds) == text

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QMessageBox, QWizard
 
 from lorawhisper_app.core.adapter_store import ADAPTER_FILES, PICKLE_SUFFIXES, AdapterStore, bundled_adapter_dir
@@ -29,7 +28,7 @@ from lorawhisper_app.gui.main_window import MainWindow
 from lorawhisper_app.gui.wizard.plan import TrainingPlan
 from lorawhisper_app.gui.wizard.training_page import TrainingPage
 from lorawhisper_app.gui.wizard.wizard import DATA_PAGE, RESULT_PAGE, SETTINGS_PAGE, SIMILARITY_PAGE, TRAINING_PAGE
-from test_gui_smoke import SCREENSHOTS, distinct_colours
+from test_wizard_pages import click_next, shoot
 
 STEPS = 12  # with the Quick preset's 4 dev checks: one every 3 steps
 TIMEOUT_MS = 600_000
@@ -48,19 +47,6 @@ def swahili(speech_train: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         for r in rows
     ))
     return manifest
-
-
-def shoot(widget, name: str) -> None:  # noqa: ANN001 - any QWidget
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / name
-    assert widget.grab().save(str(path))
-    assert distinct_colours(QImage(str(path))) > 16  # rendered text, not a blank window
-
-
-def click_next(qtbot, wizard: QWizard, expected_id: int) -> None:  # noqa: ANN001 - qtbot
-    qtbot.waitUntil(lambda: wizard.currentPage().isComplete(), timeout=TIMEOUT_MS)
-    qtbot.mouseClick(wizard.button(QWizard.WizardButton.NextButton), Qt.MouseButton.LeftButton)
-    assert wizard.currentId() == expected_id
 
 
 def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None:  # noqa: ANN001
@@ -93,10 +79,10 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     # Pages 1-4: Swahili, the manifest, the similarity (no other adapter here), a tiny budget.
     qtbot.waitUntil(lambda: "sw" in wizard.state.adapter_names, timeout=30_000)  # listed in the background
     wizard.language_page.select("sw")
-    click_next(qtbot, wizard, DATA_PAGE)
+    click_next(qtbot, wizard, DATA_PAGE, TIMEOUT_MS)
     wizard.data_page.set_source(swahili)
-    click_next(qtbot, wizard, SIMILARITY_PAGE)
-    click_next(qtbot, wizard, SETTINGS_PAGE)
+    click_next(qtbot, wizard, SIMILARITY_PAGE, TIMEOUT_MS)
+    click_next(qtbot, wizard, SETTINGS_PAGE, TIMEOUT_MS)
     settings_page = wizard.settings_page
     qtbot.waitUntil(lambda: settings_page.estimate is not None, timeout=TIMEOUT_MS)
     settings_page.preset_buttons["Quick"].click()
@@ -109,7 +95,7 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     page = wizard.training_page
     events: list[dict[str, Any]] = []
     page.process.event.connect(events.append)
-    click_next(qtbot, wizard, TRAINING_PAGE)
+    click_next(qtbot, wizard, TRAINING_PAGE, TIMEOUT_MS)
     assert wizard.plan.model == settings.model and page.active
     record = page.record
     assert record is not None and record.state is RunState.RUNNING
@@ -183,7 +169,7 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     shoot(wizard, "wizard_5_training.png")
 
     # 6. Result: dev WER before and after, held-back clips both ways, a new name.
-    click_next(qtbot, wizard, RESULT_PAGE)
+    click_next(qtbot, wizard, RESULT_PAGE, TIMEOUT_MS)
     result = wizard.result_page
     wer = installed["dev_wer"]
     assert f"{wer['before'] * 100:.1f} %" in result.wer_label.text()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDialogButtonBox, QWizard
 
 from lorawhisper_app.benchmarks.virtual_mic import VirtualMicrophone, virtual_mic_unavailable
@@ -73,13 +74,11 @@ def shoot(widget, name: str) -> None:  # noqa: ANN001 - any QWidget
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / name
     assert widget.grab().save(str(path))
-    from PySide6.QtGui import QImage
-
     assert distinct_colours(QImage(str(path))) > 16  # rendered text, not a blank page
 
 
-def click_next(qtbot, wizard: AddLanguageWizard, expected_id: int) -> None:  # noqa: ANN001 - qtbot
-    qtbot.waitUntil(lambda: wizard.currentPage().isComplete(), timeout=TIMEOUT_MS)
+def click_next(qtbot, wizard: AddLanguageWizard, expected_id: int, timeout_ms: int = TIMEOUT_MS) -> None:  # noqa: ANN001
+    qtbot.waitUntil(lambda: wizard.currentPage().isComplete(), timeout=timeout_ms)
     qtbot.mouseClick(wizard.button(QWizard.WizardButton.NextButton), Qt.MouseButton.LeftButton)
     assert wizard.currentId() == expected_id
 
@@ -277,6 +276,7 @@ def test_recording_through_the_virtual_microphone(qtbot, store: AdapterStore, ho
         qtbot.wait(1500)
         shoot(dialog, "wizard_2b_recording.png")
         playing.wait()
+        qtbot.wait(500)  # paplay has ended; the sink's last fragment is still on its way to the recorder
         assert max(levels) > -30  # the meter saw the speech
         qtbot.mouseClick(dialog.stop_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: dialog.recorder is None, timeout=10_000)

@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from lorawhisper_app.core.adapter_meta import NAME_PATTERN
 from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.training.run_registry import DEV_CLIPS
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.background import BackgroundTask
+from lorawhisper_app.gui.wizard.state import adapter_name_problem
 from lorawhisper_app.gui.wizard.training_page import TrainingOutcome, TrainingPage
 
 SAMPLE_CLIPS = 3
@@ -186,11 +186,7 @@ class ResultPage(QWizardPage):
 
     def name_problem_text(self) -> str:
         name = self.name_edit.text().strip()
-        if not NAME_PATTERN.fullmatch(name):
-            return "The name: 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit."
-        if name != self.adapter_name and name in self._taken:
-            return f"An adapter named {name} is installed already: choose another name."
-        return ""
+        return adapter_name_problem(name, self._taken - {self.adapter_name})
 
     def _name_changed(self) -> None:
         self.name_problem.setText(self.name_problem_text())

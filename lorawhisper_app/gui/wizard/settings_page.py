@@ -23,11 +23,10 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from lorawhisper_app.core.adapter_meta import NAME_PATTERN
 from lorawhisper_app.core.training.config import WARM_NONE, TrainConfig
 from lorawhisper_app.core.training.estimate import Estimate, duration_text, estimate_training, steps_for, training_device
 from lorawhisper_app.gui.wizard.background import BackgroundTask
-from lorawhisper_app.gui.wizard.state import WizardState
+from lorawhisper_app.gui.wizard.state import WizardState, adapter_name_problem
 
 CUSTOM = "Custom"
 
@@ -242,11 +241,7 @@ class SettingsPage(QWizardPage):
 
     def name_problem_text(self) -> str:
         name = self.name_edit.text().strip()
-        if not NAME_PATTERN.fullmatch(name):
-            return "The name: 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit."
-        if name in self.state.adapter_names:
-            return f"An adapter named {name} is installed already: choose another name."
-        return ""
+        return adapter_name_problem(name, self.state.adapter_names)
 
     def _name_changed(self) -> None:
         self.name_problem.setText(self.name_problem_text())

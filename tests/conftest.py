@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from lorawhisper_app.benchmarks.virtual_mic import VirtualMicrophone, virtual_mic_unavailable
 
 # Qt without a display unless the caller chose a platform (e.g. xcb under xvfb-run).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -31,6 +34,25 @@ def speech_train() -> Path:
     if not (train / "manifest.jsonl").is_file():
         pytest.skip(f"../shared/data/speech/train is absent: no {train / 'manifest.jsonl'}")
     return train
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_pulse_autospawn(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Scanning audio devices outside a VirtualMicrophone probes ALSA's pulse device, whose
+    libpulse would otherwise autospawn the user's own PulseAudio daemon: never in tests."""
+    conf = tmp_path_factory.mktemp("pulse-client") / "client.conf"
+    conf.write_text("autospawn = no\n")
+    os.environ["PULSE_CLIENTCONFIG"] = str(conf)
+
+
+@pytest.fixture
+def mic() -> Iterator[VirtualMicrophone]:
+    """A private PulseAudio daemon with a null sink: play into it, record its monitor."""
+    reason = virtual_mic_unavailable()
+    if reason:
+        pytest.skip(f"no virtual audio device: {reason}")
+    with VirtualMicrophone() as virtual:
+        yield virtual
 
 
 @pytest.fixture(scope="session", autouse=True)

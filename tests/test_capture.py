@@ -55,32 +55,11 @@ def _our_daemons() -> list[str]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _no_daemon_left_behind(tmp_path_factory: pytest.TempPathFactory):
-    # Outside a VirtualMicrophone, scanning devices probes ALSA's pulse device, whose
-    # libpulse would autospawn the user's own daemon (not as root): not in these tests.
-    conf = tmp_path_factory.mktemp("pulse-client") / "client.conf"
-    conf.write_text("autospawn = no\n")
-    saved = os.environ.get("PULSE_CLIENTCONFIG")
-    os.environ["PULSE_CLIENTCONFIG"] = str(conf)
+def _no_daemon_left_behind():
     before = set(_our_daemons())
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("PULSE_CLIENTCONFIG", None)
-        else:
-            os.environ["PULSE_CLIENTCONFIG"] = saved
+    yield
     left = [p for p in _our_daemons() if p not in before]
     assert not left, f"pulseaudio daemons left running: {left}"
-
-
-@pytest.fixture
-def mic():
-    reason = virtual_mic_unavailable()
-    if reason:
-        pytest.skip(f"no virtual microphone: {reason}")
-    with VirtualMicrophone() as virtual:
-        yield virtual
 
 
 @pytest.fixture(scope="module")

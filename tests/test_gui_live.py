@@ -75,7 +75,8 @@ def test_live_tab_transcribes_the_microphone(qtbot, engine: Engine, speech_dev: 
         SCREENSHOTS.mkdir(exist_ok=True)
         assert window.grab().save(str(SCREENSHOTS / "live_panel.png"))
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: not panel.worker.isRunning(), timeout=30000)
+        # The worker's end reaches the panel as a queued signal: wait for the panel, not the thread.
+        qtbot.waitUntil(lambda: not panel.worker.isRunning() and panel.start_button.isEnabled(), timeout=30000)
 
     assert panel.worker.session.options.threshold == 0.3, "the Settings' auto-routing threshold applies to Live"
     assert [e.language for e in panel.finals] == list(ADAPTER_LANGUAGES)

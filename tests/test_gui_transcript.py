@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette
 from PySide6.QtWidgets import QFileDialog, QLineEdit
 
-from lorawhisper_app.benchmarks.virtual_mic import VirtualMicrophone, virtual_mic_unavailable
 from lorawhisper_app.core.playback import list_output_devices
 from lorawhisper_app.core.results import Route, Segment, TranscriptionResult
 from lorawhisper_app.core.writers import WRITERS, render
@@ -29,33 +27,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO_ROOT / "screenshots"
 RERUN_CHOICES = [("sw", "Swahili (sw) · adapter"), ("yo", "Yoruba (yo) · adapter"), ("en", "English (en)")]
 LID = {"sw": 0.91, "en": 0.04, "yo": 0.02, "lg": 0.012, "so": 0.006, "ha": 0.002}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_autospawn(tmp_path_factory: pytest.TempPathFactory):
-    # Scanning audio devices probes ALSA's pulse device, whose libpulse would autospawn
-    # the user's own PulseAudio daemon (not as root): not in these tests.
-    conf = tmp_path_factory.mktemp("pulse-client") / "client.conf"
-    conf.write_text("autospawn = no\n")
-    saved = os.environ.get("PULSE_CLIENTCONFIG")
-    os.environ["PULSE_CLIENTCONFIG"] = str(conf)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("PULSE_CLIENTCONFIG", None)
-        else:
-            os.environ["PULSE_CLIENTCONFIG"] = saved
-
-
-@pytest.fixture
-def mic():
-    """A private PulseAudio daemon whose null sink is the default output (a "speaker")."""
-    reason = virtual_mic_unavailable()
-    if reason:
-        pytest.skip(f"no virtual audio device: {reason}")
-    with VirtualMicrophone() as virtual:
-        yield virtual
 
 
 @pytest.fixture(scope="module")

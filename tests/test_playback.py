@@ -10,14 +10,12 @@ of the "speaker" with the clip, sample for sample.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lorawhisper_app.benchmarks.virtual_mic import VirtualMicrophone, virtual_mic_unavailable
 from lorawhisper_app.core.audio import load_audio
 from lorawhisper_app.core.capture import AudioCapture
 from lorawhisper_app.core.errors import LoraWhisperError
@@ -31,32 +29,6 @@ from lorawhisper_app.core.playback import (
 )
 
 RATE = 16000
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_autospawn(tmp_path_factory: pytest.TempPathFactory):
-    # Outside a VirtualMicrophone, scanning devices probes ALSA's pulse device, whose
-    # libpulse would autospawn the user's own daemon (not as root): not in these tests.
-    conf = tmp_path_factory.mktemp("pulse-client") / "client.conf"
-    conf.write_text("autospawn = no\n")
-    saved = os.environ.get("PULSE_CLIENTCONFIG")
-    os.environ["PULSE_CLIENTCONFIG"] = str(conf)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("PULSE_CLIENTCONFIG", None)
-        else:
-            os.environ["PULSE_CLIENTCONFIG"] = saved
-
-
-@pytest.fixture
-def mic():
-    reason = virtual_mic_unavailable()
-    if reason:
-        pytest.skip(f"no virtual audio device: {reason}")
-    with VirtualMicrophone() as virtual:
-        yield virtual
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ them; `AudioCapture` records the sink's monitor as it would a microphone, and a
 
 - latency: from the end of speech (the clip's play start plus its last voiced sample, by
   the same VAD run offline on the file) to the arrival of the clip's final text;
-- partial-update interval: wall time between successive updates of an utterance (its
-  partials, then its final) while it is spoken, and from its onset to its first partial.
+- partial-update interval: while a clip is spoken, the wall time between its onset, each
+  update of its text (partials) and the end of its speech: how long the text stands still.
 
 The player's start-up delay counts as latency, so the figures err on the long side.
 """
@@ -67,14 +67,12 @@ class ClipRun:
         return self.final[0] - self.speech_end_at if self.final else None
 
     def intervals(self) -> list[float]:
-        """Gaps between successive updates of each utterance, and from onset to the first."""
-        gaps = []
-        for index in dict.fromkeys(e.index for _, e in self.updates):
-            times = [t for t, e in self.updates if e.index == index]
-            if index == self.updates[0][1].index:
-                times.insert(0, self.played_at + self.clip.speech_start)
-            gaps += [b - a for a, b in zip(times, times[1:])]
-        return gaps
+        """How long the text stood still while the clip was spoken: the gaps between the
+        onset of speech, each update that came before its end, and its end. What comes after
+        the end of speech is the final's latency, measured apart."""
+        onset, end = self.played_at + self.clip.speech_start, self.speech_end_at
+        times = [onset, *(t for t, _ in self.updates if onset < t <= end), end]
+        return [b - a for a, b in zip(times, times[1:])]
 
     def row(self) -> dict:
         final = self.final[1] if self.final else None

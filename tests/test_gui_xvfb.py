@@ -1,5 +1,6 @@
-"""The app on a real X server (Xvfb, the xcb platform): it starts and quits cleanly, and its
-main screens render at 200 % scaling. Plus, offscreen: the main actions have shortcuts and
+"""The app on a real X server (Xvfb, the xcb platform): it starts and quits cleanly, its
+main screens render at 200 % scaling, and the "Add a language" wizard's pages 1-4 run on
+real data there. Plus, offscreen: the main actions have shortcuts and
 Tab walks the Files tab in a sensible order.
 
 The X tests run child processes under `xvfb-run -a`; they skip where it is not installed.
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -139,6 +141,25 @@ def test_the_app_starts_and_quits_on_a_real_x_server(tmp_path: Path) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^window shown after \d+\.\d\d s$", done.stdout, re.MULTILINE), done.stdout + done.stderr
+
+
+def test_wizard_pages_on_a_real_x_server(tmp_path: Path) -> None:
+    """tests/test_wizard_pages.py's run through pages 1-4 (real Swahili, the real backbone) and
+    its validation report, in a child on Xvfb; their screenshots go to screenshots/xvfb/."""
+    shots = SCREENSHOTS / "xvfb"
+    tests = [f"tests/test_wizard_pages.py::{name}" for name in (
+        "test_pages_one_to_four_on_real_swahili", "test_validation_report_names_the_broken_files",
+    )]
+    command = [xvfb_run(), "-a", "-s", XVFB_SCREEN, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
+    env = x_environment(QT_QPA_PLATFORM="xcb", LORAWHISPER_SCREENSHOTS=str(shots), PYTEST_ADDOPTS="")
+    started = time.time()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=2 * CHILD_TIMEOUT_S, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 passed" in done.stdout, done.stdout[-3000:]
+    for name in ("wizard_1_language", "wizard_2_data", "wizard_2_data_problems", "wizard_3_similarity", "wizard_4_settings"):
+        path = shots / f"{name}.png"
+        assert path.stat().st_mtime >= started, f"{path} was not written by this run"
+        assert distinct_colours(QImage(str(path))) > 16, path
 
 
 def test_screenshots_at_200_percent(tmp_path: Path) -> None:

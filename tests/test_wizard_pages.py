@@ -4,6 +4,7 @@ virtual microphone. Each page is saved to screenshots/ for a person to look at."
 
 from __future__ import annotations
 
+import os
 import hashlib
 import json
 import shutil
@@ -71,8 +72,11 @@ def swahili(speech_train: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def shoot(widget, name: str) -> None:  # noqa: ANN001 - any QWidget
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / name
+    """Save `widget` to screenshots/ (or $LORAWHISPER_SCREENSHOTS: test_gui_xvfb runs these
+    pages on an X server and keeps their pictures apart)."""
+    folder = Path(os.environ.get("LORAWHISPER_SCREENSHOTS") or SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     assert widget.grab().save(str(path))
     assert distinct_colours(QImage(str(path))) > 16  # rendered text, not a blank page
 

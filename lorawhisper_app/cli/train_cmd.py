@@ -106,17 +106,15 @@ class _Printer:
             print(event.message, flush=True)
 
 
-def _free_name(language: str, taken: set[str]) -> str:
-    """The language code, or code-2, code-3... when an adapter (a bundled one too) has it."""
-    if language not in taken:
-        return language
-    return next(f"{language}-{n}" for n in range(2, len(taken) + 3) if f"{language}-{n}" not in taken)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import platformdirs
 
-    from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir, default_user_adapter_dir
+    from lorawhisper_app.core.adapter_store import (
+        AdapterStore,
+        bundled_adapter_dir,
+        default_user_adapter_dir,
+        free_adapter_name,
+    )
     from lorawhisper_app.core.languages import normalize_language_code
     from lorawhisper_app.core.training.config import TrainConfig
     from lorawhisper_app.core.training.datasets import load_dataset, require_enough
@@ -126,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     language = normalize_language_code(args.language)
     store = AdapterStore(bundled_adapter_dir(), Path(args.adapter_dir) if args.adapter_dir else default_user_adapter_dir())
     taken = {i.name for i in store.list()}
-    name = args.name or _free_name(language, taken)
+    name = args.name or free_adapter_name(language, taken)
     if not args.no_install and name in taken and not args.replace:
         raise LoraWhisperError(f"an adapter named {name} is installed; choose another --name, or --replace it")
     config = TrainConfig(

@@ -57,6 +57,13 @@ def bundled_adapter_dir() -> Path | None:
 # --- validation -------------------------------------------------------------------
 
 
+def free_adapter_name(wanted: str, taken: set[str]) -> str:
+    """`wanted`, or wanted-2, wanted-3... when an adapter (a bundled one too) has that name."""
+    if wanted not in taken:
+        return wanted
+    return next(f"{wanted}-{n}" for n in range(2, len(taken) + 3) if f"{wanted}-{n}" not in taken)
+
+
 def validate_adapter_dir(path: Path, fingerprint: str | None) -> AdapterMeta:
     """Check an adapter folder without loading it; return its metadata.
 

@@ -269,13 +269,18 @@ def load_profiles(paths: dict[str, Path]) -> list[RouterProfile]:
 # --- profiles of the shipped adapters --------------------------------------------------
 
 
+def _manifest_rows(manifest_dir: Path) -> list[dict]:
+    """The entries of `manifest_dir/manifest.jsonl` (the shared speech sets' format)."""
+    lines = (manifest_dir / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def write_profiles_from_manifest(manifest_dir: Path, adapters_dir: Path, decoder: WindowDecoder) -> list[Path]:
     """Write the profile of every adapter in `adapters_dir` from the real-speech clips of its
     language in `manifest_dir/manifest.jsonl` (PROFILE_CLIPS of them at most)."""
     from .audio import load_audio
 
-    lines = (manifest_dir / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = _manifest_rows(manifest_dir)
     written = []
     for folder in sorted(p for p in adapters_dir.iterdir() if (p / META_FILE).is_file()):
         language = json.loads((folder / META_FILE).read_text(encoding="utf-8"))["language"]
@@ -295,8 +300,7 @@ def write_router_reports(manifest_dir: Path, adapters_dir: Path, decoder: Window
     from .adapter_meta import AdapterMeta
     from .audio import load_audio
 
-    lines = (manifest_dir / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = _manifest_rows(manifest_dir)
     folders = sorted(p for p in adapters_dir.iterdir() if (p / ROUTER_FILE).is_file() and (p / META_FILE).is_file())
     metas = {folder: AdapterMeta.load(folder) for folder in folders}
     profiles = load_profiles({meta.language: folder / ROUTER_FILE for folder, meta in metas.items()})

@@ -19,7 +19,8 @@ def percent(probability: float) -> str:
     return f"{round(probability * 100)} %"
 
 
-def _blend(a: QColor, b: QColor, weight_of_a: float) -> QColor:
+def blend(a: QColor, b: QColor, weight_of_a: float) -> QColor:
+    """`a` mixed into `b`: muted text and bar colours that follow the palette."""
     w = weight_of_a
     return QColor.fromRgbF(
         a.redF() * w + b.redF() * (1 - w),
@@ -74,7 +75,7 @@ class LidChart(QWidget):
         palette = self.palette()
         text = palette.color(QPalette.ColorRole.WindowText)
         background = palette.color(QPalette.ColorRole.Window)
-        muted_text = _blend(text, background, 0.55)
+        muted_text = blend(text, background, 0.55)
         if not self._bars:
             painter.setPen(muted_text)
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, EMPTY_TEXT)
@@ -95,7 +96,7 @@ class LidChart(QWidget):
         bar_area = max(1, self.width() - bar_x - gap - value_width - margin)
         top = max(margin, (self.height() - row * len(self._bars)) // 2)
         accent = palette.color(QPalette.ColorRole.Highlight)
-        muted_bar = _blend(text, background, 0.35)
+        muted_bar = blend(text, background, 0.35)
         left_middle = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
 
         for index, (code, probability) in enumerate(self._bars):

@@ -20,19 +20,13 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from lorawhisper_app.core.adapter_store import free_adapter_name
 from lorawhisper_app.core.languages import EXTRA_LANGUAGES, is_whisper_language, whisper_languages
 from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import WizardState
 
 _CODE = re.compile(r"[a-z]{2,3}")
 ADAPTER_MARK = " ★"
-
-
-def free_adapter_name(language: str, taken: set[str]) -> str:
-    """The language code, or code-2, code-3... when an adapter already has that name."""
-    if language not in taken:
-        return language
-    return next(f"{language}-{n}" for n in range(2, len(taken) + 3) if f"{language}-{n}" not in taken)
 
 
 class LanguagePage(QWizardPage):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,7 +27,7 @@ from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import is_whisper_language, language_name
 from lorawhisper_app.core.training.config import WARM_NONE
 from lorawhisper_app.core.training.datasets import DatasetReport
-from lorawhisper_app.gui.lid_chart import percent
+from lorawhisper_app.gui.lid_chart import blend, percent
 from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
 
@@ -39,10 +39,6 @@ WARM_NOTE = (
 )
 _MIX_BATCH = 4  # clips per LID pass: small enough for steady progress and a quick cancel
 _ENGINE_POLL_S = 0.2
-
-
-def _blend(a: QColor, b: QColor, weight_of_a: float) -> QColor:
-    return QColor.fromRgbF(*(x * weight_of_a + y * (1 - weight_of_a) for x, y in zip(a.getRgbF()[:3], b.getRgbF()[:3])))
 
 
 class SimilarityChart(QWidget):
@@ -85,7 +81,7 @@ class SimilarityChart(QWidget):
         text = palette.color(QPalette.ColorRole.WindowText)
         background = palette.color(QPalette.ColorRole.Window)
         if not self._bars:
-            painter.setPen(_blend(text, background, 0.55))
+            painter.setPen(blend(text, background, 0.55))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
             return
         metrics, row, margin, gap = self.fontMetrics(), self._row(), 4, 8
@@ -94,7 +90,7 @@ class SimilarityChart(QWidget):
         value_width = metrics.horizontalAdvance("0.000")
         bar_x = margin + label_width + gap
         bar_area = max(1, self.width() - bar_x - gap - value_width - margin)
-        accent, muted = palette.color(QPalette.ColorRole.Highlight), _blend(text, background, 0.35)
+        accent, muted = palette.color(QPalette.ColorRole.Highlight), blend(text, background, 0.35)
         left_middle = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         for index, (code, adapter, value) in enumerate(self._bars):
             y = margin + index * row

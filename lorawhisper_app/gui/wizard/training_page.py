@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from lorawhisper_app.core.adapter_store import AdapterStore
+from lorawhisper_app.core.adapter_store import AdapterStore, free_adapter_name
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.training.run_registry import RunRecord, RunRegistry, RunState, process_alive
@@ -55,13 +55,6 @@ def format_eta(seconds: float | None) -> str:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def free_name(wanted: str, taken: set[str]) -> str:
-    """`wanted`, or wanted-2, wanted-3… when an adapter has it."""
-    if wanted not in taken:
-        return wanted
-    return next(f"{wanted}-{n}" for n in range(2, len(taken) + 3) if f"{wanted}-{n}" not in taken)
 
 
 @dataclass(frozen=True)
@@ -215,7 +208,7 @@ class TrainingPage(QWizardPage):
         self._reset_view()
         taken = {info.name for info in self.store.list()}
         if plan.adapter_name and plan.adapter_name in taken:
-            free = free_name(plan.adapter_name, taken)
+            free = free_adapter_name(plan.adapter_name, taken)
             self._append_log(f"An adapter named {plan.adapter_name} is installed now: this one will be {free} "
                              "(the last page can rename it).")
             plan.adapter_name = free

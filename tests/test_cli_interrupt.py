@@ -14,6 +14,16 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+def _as_from_a_terminal() -> None:
+    """Give the child SIGINT as a terminal would: default action, not blocked.
+
+    A child inherits an ignored SIGINT (shells' background jobs) and a blocked one (CI
+    runners): with either, Ctrl+C never reaches it and it would run to the end.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_sigint_keeps_finished_transcripts(speech_dev: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (speech_dev / "manifest.jsonl").read_text().splitlines()]
     clips = [speech_dev / r["path"] for r in rows if r["language"] == "sw" and r["synthetic"] is None][:6]
@@ -23,8 +33,7 @@ def test_sigint_keeps_finished_transcripts(speech_dev: Path, tmp_path: Path) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # A child inherits an ignored SIGINT (as in shells' background jobs); restore the default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=_as_from_a_terminal,
     )
     deadline = time.monotonic() + 240
     while not (out.is_dir() and any(out.glob("*.txt"))):

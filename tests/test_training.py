@@ -214,3 +214,29 @@ def test_two_process_ddp_trains_and_saves_one_adapter(tiny_model: Path, sw_manif
     adapters = list((tmp_path / "data" / "lorawhisper-studio" / "adapters").iterdir())
     assert [a.name for a in adapters] == ["sw-2"]
     assert AdapterMeta.load(adapters[0]).training_data["steps"] == 4
+
+
+def test_sigterm_cancels_at_a_step_even_when_the_parent_blocked_it(
+    tiny_model: Path, sw_manifest: Path, tmp_path: Path
+) -> None:
+    """The wizard's Pause sends SIGTERM; a mask inherited from a CI runner or service manager must not swallow it."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    command = _cli(str(sw_manifest), "--language", "sw", "--model", str(tiny_model), "--device", "cpu", "--steps", "40",
+                   "--batch-size", "4", "--rank", "4", "--alpha", "8", "--eval-every", "20", "--patience", "100",
+                   "--run-dir", str(tmp_path / "run"), "--no-install", "--json")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}))
+    assert proc.stdout is not None
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "step" and events[-1]["step"] == 2:
+            proc.send_signal(signal.SIGTERM)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    proc.wait(timeout=120)
+    assert proc.returncode not in (0, -signal.SIGTERM), stderr
+    assert events[-1]["event"] == "cancelled", events[-1]
+    stopped_at = max(e["step"] for e in events if e["event"] == "step")
+    assert stopped_at < 40
+    assert load_checkpoint(tmp_path / "run").state["step"] == stopped_at
+    assert "Traceback" not in stderr

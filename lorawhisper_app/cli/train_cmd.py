@@ -73,6 +73,9 @@ def _cancel_on_signals(cancel: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    # A blocked mask is inherited from whoever started us (a CI runner, a service manager);
+    # the app's Pause and Cancel rely on SIGTERM arriving.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 class _Printer:

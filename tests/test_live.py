@@ -33,6 +33,7 @@ from lorawhisper_app.core.audio import SAMPLE_RATE, load_audio
 from lorawhisper_app.core.capture import InputDevice
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.languages import language_name
+from lorawhisper_app.core import live as live_module
 from lorawhisper_app.core.live import LiveEvent, LiveSession
 from lorawhisper_app.core.metrics import word_errors
 from lorawhisper_app.core.vad import VadConfig, VoiceActivityDetector, detect_utterances
@@ -161,6 +162,70 @@ def test_partials_come_at_least_every_second_before_each_final(live: tuple) -> N
         gaps = np.diff(times) / SAMPLE_RATE
         # Measured: at most 0.84 s (0.8 s of audio per partial, rounded up to whole blocks).
         assert gaps.max() <= 1.0, (index, gaps)
+
+
+def feed_listening(session: LiveSession, stream: np.ndarray, step: int = 320) -> tuple[list[LiveEvent], int]:
+    """As `feed`, but with audio arriving while the session decodes: each time a decode
+    asks (per token and encoder layer) `step` more samples have come. Returns the events
+    and the number of process() calls it took."""
+    at, calls, events = 0, 0, []
+
+    def more() -> np.ndarray:
+        nonlocal at
+        block, at = stream[at : at + step], min(at + step, len(stream))
+        return block
+
+    while at < len(stream):
+        block, at = stream[at : at + BLOCK], min(at + BLOCK, len(stream))
+        events += session.process(block, more)
+        calls += 1
+    return events + session.finish(), calls
+
+
+@integration
+def test_decodes_listen_drop_what_speech_made_stale_and_finals_reuse_the_partials_language(
+    engine: Engine, audio: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # English with a 0.3 s pause inside a sentence (faint noise): longer than the post-roll,
+    # so a final is decoded ahead there, and shorter than the hangover.
+    english = audio["en"]
+    [utterance] = detect_utterances(english)
+    middle = (utterance.speech_start + utterance.speech_end) // 2
+    pause = as_microphone(np.random.default_rng(0).normal(0, 10 ** (-70 / 20), int(0.3 * SAMPLE_RATE)))
+    paused = np.concatenate([english[:middle], pause, english[middle:]])
+    stream = np.concatenate([GAP, paused, GAP, audio["de"], GAP])
+
+    outcomes: list[tuple[str, str]] = []
+    identified = []
+
+    def spy(name: str, method):  # noqa: ANN001, ANN202
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            try:
+                result = method(*args, **kwargs)
+            except live_module._Superseded:
+                outcomes.append((name, "dropped"))
+                raise
+            outcomes.append((name, "done"))
+            return result
+        return wrapper
+
+    session = LiveSession(engine)
+    monkeypatch.setattr(session, "_final", spy("final", session._final))
+    monkeypatch.setattr(session, "_decode_partial", spy("partial", session._decode_partial))
+    original_identify = session._identify
+    monkeypatch.setattr(session, "_identify", lambda a: identified.append(len(a)) or original_identify(a))
+    events, calls = feed_listening(session, stream)
+
+    done = finals([(0, e) for e in events])
+    assert [(e.language, e.adapter) for e in done] == [("en", "live-en"), ("de", "live-de")]
+    plain = finals(feed(LiveSession(engine), stream))
+    assert [e.text for e in done] == [e.text for e in plain], "listening changes no final"
+    # The final decoded ahead at the pause was given up when the speech came back.
+    assert ("final", "dropped") in outcomes, outcomes
+    # Audio came in while decoding, so far fewer calls than blocks were needed.
+    assert calls < len(stream) / BLOCK * 0.8
+    # Each final routed on its last partial's identification: identification ran for partials only.
+    assert len(identified) == sum(1 for name, outcome in outcomes if name == "partial")
 
 
 @integration

@@ -123,7 +123,7 @@ class Consumer:
         block = self.capture.read(timeout=CAPTURE_BLOCK_S)
         rest = self.capture.read_available()
         audio = rest if block is None else np.concatenate([block, rest])
-        events = self.session.process(audio)
+        events = self.session.process(audio, self.capture.read_available)
         now = time.monotonic()
         sink.extend((now, event) for event in events)
 
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--languages", default=",".join(LANGUAGES), help="comma-separated clip languages")
     p.add_argument("--per-language", type=int, default=2, help="clips per language (default 2)")
     p.add_argument("--language", default="auto", help="what the live session is told (default auto)")
-    p.add_argument("--partial-interval", type=float, default=0.8, help="seconds of audio between partials")
+    p.add_argument("--partial-interval", type=float, default=0.6, help="seconds of audio between partials")
     p.add_argument("--model", default=None, help="backbone (default: built-in Whisper base)")
     p.add_argument("--compute-device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--dtype", default="auto", choices=["auto", "int8", "float32", "bfloat16", "float16"])

@@ -287,7 +287,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             print(f"\r\x1b[K{line}", flush=True)
 
     def feed(capture: AudioCapture, audio: np.ndarray) -> None:
-        for event in session.process(audio):
+        for event in session.process(audio, capture.read_available):
             show(event)
         now, backlog = time.monotonic(), capture.backlog_seconds
         if backlog > 1.0 and now - warned["backlog"] > 1.0:

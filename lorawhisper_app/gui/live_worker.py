@@ -57,7 +57,7 @@ class LiveWorker(QThread):
                     audio = capture.read_available()
                     if block is not None:
                         audio = np.concatenate([block, audio])
-                    for item in self.session.process(audio):
+                    for item in self.session.process(audio, capture.read_available):
                         self.event.emit(item)
                     self.meter.emit(capture.level_db, capture.backlog_seconds, capture.overflows)
                     if not paused and not capture.running:

@@ -72,8 +72,11 @@ PARTIAL_TOKENS_PER_S = 12  # plus 8: dev references run at most 10 tokens per se
 # Blocks this short (rather than AudioCapture's 0.1 s) let a final start sooner after speech ends.
 CAPTURE_BLOCK_S = 0.05
 # A final routes on the latest partial's identification when that partial heard at least
-# this share of the utterance's speech, instead of identifying again (0.11 s).
+# this share of the utterance's speech, and this much of it, instead of identifying again
+# (0.11 s). Shorter ones identify again: a 2.1 s Yoruba clip went from 0.63 (routed) on the
+# whole utterance to 0.45 (below the threshold) on its last partial's 1.7 s.
 REUSE_COVERAGE = 0.8
+REUSE_MIN_S = 4.0
 MAX_LAG_S = 1.5  # more audio than this in one call: behind, so no partial until caught up
 # A final's temperature fallback, shorter than a file's (0.0 to 1.0 by 0.2), bounds what an
 # utterance that fails every pass costs: measured 1.8 s with six passes on a 5.6 s Swahili
@@ -377,12 +380,13 @@ class LiveSession:
         return found.probabilities, found.encoding
 
     def _heard(self, state: _Open, utterance: Utterance) -> dict[str, float] | None:
-        """The latest partial's P(language) when it heard nearly all of the utterance's speech."""
+        """The latest partial's P(language) when it heard nearly all of a long enough utterance."""
         if state.identified is None:
             return None
         heard_to, probs = state.identified
         speech = utterance.speech_end - utterance.speech_start
-        return probs if heard_to - utterance.speech_start >= REUSE_COVERAGE * speech else None
+        heard = heard_to - utterance.speech_start
+        return probs if heard >= REUSE_COVERAGE * speech and heard >= REUSE_MIN_S * SAMPLE_RATE else None
 
     def _final(
         self, audio: np.ndarray, listener: _Listener | None = None, identified: dict[str, float] | None = None

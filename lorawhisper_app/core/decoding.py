@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperTokenizer
 
+from .decoder_steps import DecoderSteps
 from .features import window_features
 
 SECONDS_PER_TIMESTAMP = 0.02
@@ -120,6 +121,7 @@ class WindowDecoder:
         self._suppress[[t for t in tokens.suppress if 0 <= t < vocab]] = True
         self._suppress_begin = [t for t in tokens.suppress_begin if 0 <= t < vocab]
         self.max_tokens = model.config.max_target_positions // 2
+        self._steps = DecoderSteps(model)
 
     @property
     def device(self) -> torch.device:
@@ -137,16 +139,11 @@ class WindowDecoder:
         with torch.autocast(self.device.type, dtype=self.encoder_autocast):
             return self.model.model.encoder(features).last_hidden_state.to(self.model.dtype)
 
-    def _step(self, ids: torch.Tensor, enc: torch.Tensor, cache):  # noqa: ANN001 - transformers cache type
-        out = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc, cache=cache, use_cache=True)
-        logits = self.model.proj_out(out.last_hidden_state[:, -1]).float()
-        return logits, out.cache
-
     @torch.inference_mode()
     def language_probs(self, enc: torch.Tensor) -> list[dict[str, float]]:
         """P(language) per batch item from one decoder step after <|startoftranscript|>."""
         ids = torch.full((enc.shape[0], 1), self.tokens.sot, device=self.device)
-        logits, _ = self._step(ids, enc, None)
+        logits = self.model.proj_out(self._steps(ids, self._steps.start(enc))[:, -1]).float()
         codes = list(self.tokens.lang_ids)
         lang_logits = logits[:, list(self.tokens.lang_ids.values())]
         probs = torch.softmax(lang_logits, dim=-1).cpu()
@@ -165,7 +162,7 @@ class WindowDecoder:
         cancel: threading.Event | None = None,
     ) -> WindowResult:
         """Decode one window (batch of one) from `prompt` until the end token."""
-        cache = None
+        cache = self._steps.start(enc)
         ids = torch.tensor([prompt], device=self.device)
         seq: list[int] = []
         total_logprob = 0.0
@@ -175,17 +172,11 @@ class WindowDecoder:
         for step in range(self.max_tokens):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            if step == 0:
-                out = self.model.model.decoder(input_ids=ids, encoder_hidden_states=enc, use_cache=True)
-                cache = out.cache
-                hidden = out.last_hidden_state[0]
-                if self.tokens.no_speech is not None:
-                    sot_logits = self.model.proj_out(hidden[sot_index : sot_index + 1])[0].float()
-                    no_speech_prob = torch.softmax(sot_logits, -1)[self.tokens.no_speech].item()
-                logits = self.model.proj_out(hidden[-1:])[0].float()
-            else:
-                logits, cache = self._step(ids, enc, cache)
-                logits = logits[0]
+            hidden = self._steps(ids, cache)[0]
+            if step == 0 and self.tokens.no_speech is not None:
+                sot_logits = self.model.proj_out(hidden[sot_index : sot_index + 1])[0].float()
+                no_speech_prob = torch.softmax(sot_logits, -1)[self.tokens.no_speech].item()
+            logits = self.model.proj_out(hidden[-1:])[0].float()
             logits.masked_fill_(suppress, -torch.inf)
             if step == 0:
                 logits[self._suppress_begin] = -torch.inf

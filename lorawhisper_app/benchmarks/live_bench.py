@@ -178,7 +178,10 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "latency_p95_s": _percentile(latencies, 95),
         "latency_max_s": round(max(latencies), 3) if latencies else None,
         "partial_interval_median_s": round(statistics.median(intervals), 3) if intervals else None,
+        "partial_interval_p95_s": _percentile(intervals, 95),
         "partial_interval_max_s": round(max(intervals), 3) if intervals else None,
+        "partial_intervals_over_1s": sum(gap > 1.0 for gap in intervals),
+        "partial_intervals": len(intervals),
         "max_backlog_s": round(consumer.max_backlog, 3),
         "input_overflows": overflows,
         "rows": [run.row() for run in runs],
@@ -224,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{report['clips']} clips on {report['device']}: end of speech → final text "
         f"p50 {report['latency_p50_s']} s, p95 {report['latency_p95_s']} s (max {report['latency_max_s']} s); "
         f"partial updates every {report['partial_interval_median_s']} s median, "
-        f"{report['partial_interval_max_s']} s at most; backlog at most {report['max_backlog_s']} s, "
+        f"{report['partial_interval_p95_s']} s p95, {report['partial_interval_max_s']} s at most "
+        f"({report['partial_intervals_over_1s']} of {report['partial_intervals']} over 1 s); "
+        f"backlog at most {report['max_backlog_s']} s, "
         f"{report['input_overflows']} input overflows"
     )
     return 0

@@ -9,6 +9,7 @@ from lorawhisper_app.core.training.estimate import (
     estimate_training,
     evaluation_count,
     steps_for,
+    training_device,
 )
 
 
@@ -67,3 +68,8 @@ def test_bad_input_is_refused() -> None:
 )
 def test_duration_text(seconds: float, text: str) -> None:
     assert duration_text(seconds) == text
+
+
+def test_the_app_setting_decides_the_training_device() -> None:
+    assert training_device("cpu") == "cpu" and training_device("cuda") == "cuda"
+    assert training_device() in ("cpu", "cuda")

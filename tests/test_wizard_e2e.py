@@ -53,7 +53,7 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     began = time.monotonic()
     store = AdapterStore(bundled_adapter_dir(), tmp_path / "adapters")  # the shipped sw adapter takes the name "sw"
     registry = RunRegistry(tmp_path / "runs")
-    settings = Settings(backbone=BUILTIN)
+    settings = Settings(backbone=BUILTIN, device="cpu")  # the app's device setting reaches the trainer
     engines: list[Engine] = []
 
     def make_window() -> MainWindow:
@@ -99,6 +99,7 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     assert wizard.plan.model == settings.model and page.active
     record = page.record
     assert record is not None and record.state is RunState.RUNNING
+    assert record.args[record.args.index("--device") + 1] == "cpu"
     assert registry.load(record.id).args == record.args and "--adapter-dir" in record.args
 
     def step_at_least(n: int) -> bool:

@@ -174,7 +174,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     assert plan.preset == "Custom" and plan.adapter_name == "sw-wizard"
     assert plan.overrides == {"rank": 4, "alpha": 8.0, "lr": 0.001, "steps": 3, "batch_size": 8, "eval_every": 1}
     args = plan.train_args()
-    assert args[:2] == [str(swahili), "--language"] and "--epochs" not in args
+    assert args[:2] == [str(swahili), "--language"] and "--epochs" not in args and "--device" not in args
     for option, value in (("--language", "sw"), ("--warm-start", bars[0][0]), ("--moe", "2"), ("--steps", "3"),
                           ("--name", "sw-wizard"), ("--rank", "4"), ("--batch-size", "8")):
         assert args[args.index(option) + 1] == value

@@ -344,6 +344,7 @@ class MainWindow(QMainWindow):
             self._drop_wizard()
         wizard = AddLanguageWizard(self.store, self.holder, self)
         wizard.plan.model = self.settings.model  # the adapter must fit the backbone the app runs
+        wizard.plan.device = self.settings.device
         page = wizard.training_page
         page.registry = self.registry
         page.status_changed.connect(self._show_training_status)

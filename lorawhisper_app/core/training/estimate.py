@@ -91,8 +91,11 @@ def estimate_training(
     )
 
 
-def training_device() -> str:
-    """Where `lorawhisper train --device auto` runs here: "cuda" or "cpu" (imports torch)."""
+def training_device(requested: str = "auto") -> str:
+    """Where `lorawhisper train --device REQUESTED` runs here: "cuda" or "cpu" (for "auto",
+    imports torch to look)."""
+    if requested != "auto":
+        return requested
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -26,6 +26,7 @@ class TrainingPlan:
     overrides: dict[str, object] = field(default_factory=dict)
     run_dir: Path | None = None
     model: str | None = None  # the backbone the app runs (None: the built-in one): adapters fit only it
+    device: str = "auto"  # the app's device setting: "auto", "cpu" or "cuda"
 
     def train_args(self) -> list[str]:
         """The `lorawhisper train` arguments for this plan (without the program name)."""
@@ -42,6 +43,8 @@ class TrainingPlan:
             args += ["--run-dir", str(self.run_dir)]
         if self.model is not None:
             args += ["--model", self.model]
+        if self.device != "auto":
+            args += ["--device", self.device]
         for key, value in self.overrides.items():
             args += ["--" + key.replace("_", "-"), str(value)]
         return args

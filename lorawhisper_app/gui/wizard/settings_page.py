@@ -205,7 +205,7 @@ class SettingsPage(QWizardPage):
         self.apply_preset(self.preset().name if self.preset() else DEFAULT_PRESET)
 
     def _find_device(self, _progress: Callable[[int, int], None], _cancel: threading.Event) -> str:
-        return training_device()
+        return training_device(self.state.plan.device)
 
     def _device_found(self, device: str) -> None:
         self.device, self.device_task = device, None

@@ -212,7 +212,7 @@ class SimilarityPage(QWizardPage):
         compatible = [i for i in self.state.store.list() if i.compatible_with(engine.fingerprint)]
         neighbours = rank_neighbours(lid, compatible, exclude=language)
         decode_token = language if is_whisper_language(language) else next(iter(lid))
-        return Similarity(lid, neighbours, decode_token, training_device())
+        return Similarity(lid, neighbours, decode_token, training_device(self.state.plan.device))
 
     def _progress(self, done: int, total: int) -> None:
         self.status.setText("Listening to a sample of your clips…")

@@ -23,10 +23,13 @@ from lorawhisper_app.core.audio import load_audio
 from lorawhisper_app.core.capture import find_input_device
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.training.estimate import steps_for
+from lorawhisper_app.core.training.run_registry import RunRecord, RunState
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.data_page import DataPage
+from lorawhisper_app.gui.wizard.plan import TrainingPlan
 from lorawhisper_app.gui.wizard.recording_page import RecordingDialog
 from lorawhisper_app.gui.wizard.state import WizardState
+from lorawhisper_app.gui.wizard.training_page import TrainingPage
 from lorawhisper_app.gui.wizard.wizard import DATA_PAGE, SETTINGS_PAGE, SIMILARITY_PAGE, AddLanguageWizard
 from test_capture import _no_daemon_left_behind  # noqa: F401 - the fixture applies to this module too
 from test_gui_smoke import SCREENSHOTS, distinct_colours
@@ -312,3 +315,16 @@ def test_recording_through_the_virtual_microphone(qtbot, store: AdapterStore, ho
     lag = int(np.argmax(correlation[: len(recorded)]))
     assert lag + len(played) <= len(recorded)
     assert np.max(np.abs(recorded[lag : lag + len(played)] - played)) < 2e-3
+
+
+def test_a_run_that_stopped_early_shows_as_finished(qtbot, store: AdapterStore, tmp_path: Path) -> None:
+    page = TrainingPage(TrainingPlan, store)
+    qtbot.addWidget(page)
+    record = RunRecord("r1", "sw", "Swahili", tmp_path / "run", [], state=RunState.RUNNING, step=9, total_steps=12)
+    page._show_record(record)
+    page._refresh()
+    assert (page.progress.value(), page.progress.maximum(), page.progress.text()) == (9, 12, "step 9 of 12")
+    record.state, record.adapter = RunState.FINISHED, "sw-2"
+    page._refresh()
+    assert page.progress.value() == page.progress.maximum() == 12
+    assert page.progress.text() == "finished early, at step 9"

@@ -427,8 +427,15 @@ class TrainingPage(QWizardPage):
         if record is not None:
             name = record.plan.get("adapter_name") or "named when it is installed"
             self.heading.setText(f"<b>{record.language_name} ({record.language})</b> — adapter {name}")
-            self.progress.setRange(0, max(1, record.total_steps))
-            self.progress.setValue(min(record.step, max(1, record.total_steps)))
+            total = max(1, record.total_steps)
+            self.progress.setRange(0, total)
+            if record.state is RunState.FINISHED:  # a run that stopped early is finished too
+                self.progress.setValue(total)
+                early = 0 < record.step < record.total_steps
+                self.progress.setFormat(f"finished early, at step {record.step}" if early else "finished")
+            else:
+                self.progress.setValue(min(record.step, total))
+                self.progress.setFormat("step %v of %m")
         running = self.process.running
         self.eta_label.setText(f"ETA {format_eta(self.eta_s)}" if running and record and record.step else "")
         if running and self._stop_as is not None:

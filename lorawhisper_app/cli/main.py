@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lorawhisper_app import __version__
+from lorawhisper_app.cli.interrupts import interrupts_cancel
 from lorawhisper_app.cli.train_cmd import add_train_parser
 from lorawhisper_app.core.errors import LoraWhisperError
 
@@ -68,6 +69,7 @@ def _describe_route(route) -> str:  # noqa: ANN001
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from lorawhisper_app.cli.progress import ProgressBar
+    from lorawhisper_app.core.decoding import Cancelled
     from lorawhisper_app.core.writers import write_result
 
     files = _audio_files(args.files)
@@ -76,12 +78,17 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     failed = 0
     done: list[Path] = []
-    try:
+    with interrupts_cancel() as cancel:
         for index, path in enumerate(files, 1):
+            if cancel.is_set():
+                break
             bar = ProgressBar(f"[{index}/{len(files)}] {path.name}", enabled=not args.json)
             try:
-                result = engine.transcribe(path, options, progress=bar.update)
+                result = engine.transcribe(path, options, progress=bar.update, cancel=cancel)
                 written = write_result(result, args.format, out_dir)
+            except Cancelled:
+                bar.close()
+                break
             except LoraWhisperError as exc:
                 bar.close()
                 failed += 1
@@ -102,7 +109,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 print(f"{path} [{_describe_route(result.route)}] → {written}")
                 if args.verbose:
                     print(result.text)
-    except KeyboardInterrupt:
+    if cancel.is_set():
         _err(f"interrupted: {len(done)} of {len(files)} files finished and kept in {out_dir}")
         return EXIT_INTERRUPTED
     return EXIT_PARTIAL if failed else 0
@@ -203,6 +210,7 @@ def cmd_adapters(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lorawhisper_app.cli.progress import ProgressBar
+    from lorawhisper_app.core.decoding import Cancelled
     from lorawhisper_app.core.evaluation import iter_evaluation, read_manifest, score
 
     rows = read_manifest(args.manifest)
@@ -215,14 +223,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     engine = _engine(args)
     bar = ProgressBar(f"evaluating {len(rows)} clips", enabled=not args.json)
     records = []
-    try:
-        for record in iter_evaluation(engine, rows, args.language, args.moe, args.adapter, args.threshold):
-            records.append(record)
-            bar.update(len(records), len(rows))
-    except KeyboardInterrupt:
-        bar.close()
-        _err(f"interrupted after {len(records)} of {len(rows)} clips; scores below cover those")
+    with interrupts_cancel() as cancel:
+        try:
+            for record in iter_evaluation(engine, rows, args.language, args.moe, args.adapter, args.threshold, cancel):
+                records.append(record)
+                bar.update(len(records), len(rows))
+        except Cancelled:
+            pass
     bar.close()
+    if cancel.is_set():
+        _err(f"interrupted after {len(records)} of {len(rows)} clips; scores below cover those")
     report = score(records)
     if args.json:
         _print_json(report.to_dict())

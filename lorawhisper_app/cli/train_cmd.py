@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
-import sys
-import threading
 from pathlib import Path
 
+from lorawhisper_app.cli.interrupts import interrupts_cancel
 from lorawhisper_app.cli.progress import ProgressBar
 from lorawhisper_app.core.errors import LoraWhisperError
 
@@ -60,22 +58,6 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true", help="print the report and every event as JSON lines")
     p.set_defaults(func=cmd_train)
-
-
-def _cancel_on_signals(cancel: threading.Event) -> None:
-    """First Ctrl+C (or SIGTERM) cancels cleanly at the next step; a second one interrupts."""
-
-    def handler(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("lorawhisper: cancelling after this step (Ctrl+C again to stop at once)", file=sys.stderr, flush=True)
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    # A blocked mask is inherited from whoever started us (a CI runner, a service manager);
-    # the app's Pause and Cancel rely on SIGTERM arriving.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 class _Printer:
@@ -140,40 +122,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     main_rank = DistContext.from_env_rank() == 0
     printer = _Printer(args.json) if main_rank else None
-    cancel = threading.Event()
-    _cancel_on_signals(cancel)
+    # SIGTERM too: the app's Pause and Cancel send it.
+    with interrupts_cancel("cancelling after this step (Ctrl+C again to stop at once)", sigterm=True) as cancel:
+        audio: dict = {}
+        bar = ProgressBar("checking the data", enabled=not args.json and main_rank)
+        report = load_dataset(
+            args.data, language=language, dev=args.dev, audio_store=audio, progress=bar.update, cancel=cancel
+        )
+        bar.close()
+        if main_rank:
+            if args.json:
+                print(json.dumps({"event": "report", **report.to_dict()}, ensure_ascii=False), flush=True)
+            else:
+                print("\n".join(report.summary_lines()), flush=True)
+        require_enough(report)
 
-    audio: dict = {}
-    bar = ProgressBar("checking the data", enabled=not args.json and main_rank)
-    report = load_dataset(args.data, language=language, dev=args.dev, audio_store=audio, progress=bar.update, cancel=cancel)
-    bar.close()
-    if main_rank:
-        if args.json:
-            print(json.dumps({"event": "report", **report.to_dict()}, ensure_ascii=False), flush=True)
+        run_dir = Path(args.run_dir) if args.run_dir else (
+            platformdirs.user_data_path("lorawhisper-studio", appauthor=False) / "training" / name
+        )
+        trainer = Trainer(config, report, audio, store=store, run_dir=run_dir, model=args.model, device=args.device,
+                          events=printer, cancel=cancel, fresh=args.fresh)
+        result = trainer.run()
+        if not main_rank:
+            return 0
+        if args.language_name and args.language_name.strip() != result.meta.language_name:
+            result.meta = dataclasses.replace(result.meta, language_name=args.language_name.strip())
+            result.meta.save(result.adapter_dir)
+        if args.no_install:
+            message, path = f"adapter kept in {result.adapter_dir}", result.adapter_dir
         else:
-            print("\n".join(report.summary_lines()), flush=True)
-    require_enough(report)
-
-    run_dir = Path(args.run_dir) if args.run_dir else (
-        platformdirs.user_data_path("lorawhisper-studio", appauthor=False) / "training" / name
-    )
-    trainer = Trainer(config, report, audio, store=store, run_dir=run_dir, model=args.model, device=args.device,
-                      events=printer, cancel=cancel, fresh=args.fresh)
-    result = trainer.run()
-    if not main_rank:
+            fingerprint = result.meta.base_model.fingerprint
+            info = store.import_(result.adapter_dir, fingerprint, name=name, replace=args.replace)
+            message, path = f"installed adapter {info.name} ({info.meta.language_name}) in {info.path}", info.path
+        wer = result.meta.dev_wer
+        if args.json:
+            print(json.dumps({"event": "installed", "name": name, "path": str(path),
+                              "dev_wer": {"before": wer.before, "after": wer.after}}), flush=True)
+        else:
+            print(f"{message}; dev WER {wer.before:.3f} -> {wer.after:.3f}", flush=True)
         return 0
-    if args.language_name and args.language_name.strip() != result.meta.language_name:
-        result.meta = dataclasses.replace(result.meta, language_name=args.language_name.strip())
-        result.meta.save(result.adapter_dir)
-    if args.no_install:
-        message, path = f"adapter kept in {result.adapter_dir}", result.adapter_dir
-    else:
-        info = store.import_(result.adapter_dir, result.meta.base_model.fingerprint, name=name, replace=args.replace)
-        message, path = f"installed adapter {info.name} ({info.meta.language_name}) in {info.path}", info.path
-    wer = result.meta.dev_wer
-    if args.json:
-        print(json.dumps({"event": "installed", "name": name, "path": str(path),
-                          "dev_wer": {"before": wer.before, "after": wer.after}}), flush=True)
-    else:
-        print(f"{message}; dev WER {wer.before:.3f} -> {wer.after:.3f}", flush=True)
-    return 0

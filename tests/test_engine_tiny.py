@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 import torch
+from peft.tuners.lora import Linear as LoraLinear
 from safetensors.torch import load_file
 from tiny_whisper import make_lora_adapter, make_tiny_whisper, tiny_whisper_config
 from transformers import WhisperForConditionalGeneration, WhisperTokenizer
@@ -18,6 +19,7 @@ from lorawhisper_app.core.adapter_runtime import AdapterRuntime
 from lorawhisper_app.core.backbone import builtin_sources
 from lorawhisper_app.core.decoding import SpecialTokens, WindowDecoder, _timestamp_rules
 from lorawhisper_app.core.errors import AdapterError
+from lorawhisper_app.core.fast_linear import make_int8
 from lorawhisper_app.core.features import N_SAMPLES, SAMPLE_RATE
 from lorawhisper_app.core.generation_setup import build_processor
 from lorawhisper_app.core.transcriber import AudioWindows, DecodeOptions, Transcriber
@@ -152,6 +154,50 @@ def test_many_switches_leave_the_backbone_bit_identical(runtime: AdapterRuntime,
         runtime.activate(mixture, unmerged=unmerged)
     runtime.activate({})
     assert_bit_identical(runtime.model, before)
+
+
+def test_a_mixture_merged_before_another_adapter_loaded_is_reused_unchanged(
+    runtime: AdapterRuntime, adapters: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(5))
+    runtime.load("a", adapters["a"])
+    runtime.activate({"a": 1.0})
+    with_a = logits(runtime.model, features)
+    runtime.load("b", adapters["b"])  # activates the bare backbone while it loads
+    merges = []
+    monkeypatch.setattr(LoraLinear, "get_delta_weight", lambda self, name: merges.append(name))
+    runtime.activate({"a": 1.0})  # from the cache: nothing is merged again
+    assert merges == []
+    assert torch.equal(logits(runtime.model, features), with_a)
+
+
+def test_an_int8_layer_carries_the_mixture_in_its_packed_copy_only(adapters: dict[str, Path]) -> None:
+    model = make_tiny_whisper(seed=3)
+    make_int8(model.model.decoder)
+    reference = make_tiny_whisper(seed=3)  # the merge done by hand: float weight + delta, then packed
+    delta = deltas(adapters["a"])
+    with torch.no_grad():
+        for name, param in reference.named_parameters():
+            if name in delta:
+                param += delta[name]
+    make_int8(reference.model.decoder)
+    runtime = AdapterRuntime(model)
+    before = snapshot(model)
+    runtime.load("a", adapters["a"])
+    features = torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(6))
+    bare = logits(model, features)
+    runtime.activate({"a": 1.0})
+    weights = base_weights(model)
+    for key, weight in before.items():
+        if key.startswith("model.decoder."):  # int8 layers: the float weight stays the backbone's
+            assert torch.equal(weights[key], weight), key
+        elif key in delta:
+            torch.testing.assert_close(weights[key], weight + delta[key], rtol=0, atol=1e-6)
+    merged = logits(model, features)
+    assert not torch.allclose(merged, bare, atol=1e-3)
+    torch.testing.assert_close(merged, logits(reference, features), rtol=1e-4, atol=1e-4)
+    runtime.activate({})
+    assert torch.equal(logits(model, features), bare)
 
 
 def test_activate_rejects_unknown_adapters_and_unmerged_mixtures(

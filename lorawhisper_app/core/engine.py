@@ -120,6 +120,22 @@ class Engine:
                 self.runtime.load(name, info.path)
         self.runtime.activate(mixture, unmerged=unmerged)
 
+    def preload_adapters(self) -> list[str]:
+        """Load and merge every adapter auto mode routes to (the store's choice for each
+        language), so that no later switch to one pays for it (0.3 s each for Whisper
+        base on this CPU, against 2 ms once merged). Returns their names."""
+        languages = {info.meta.language for info in self.store.list() if info.compatible_with(self.fingerprint)}
+        names = []
+        with self.lock:
+            active = dict(self.runtime.active)
+            for language in sorted(languages):
+                info = self.store.for_language(language, self.fingerprint)
+                if info is not None:
+                    self.use_adapters(_StoreLookup(self.store, self.fingerprint).mixture_of(info.name))
+                    names.append(info.name)
+            self.use_adapters(active)
+        return names
+
     # -- language identification ----------------------------------------------------
 
     def _encode_bare(self, audio: np.ndarray) -> torch.Tensor:

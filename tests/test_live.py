@@ -16,7 +16,9 @@ real clips.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -283,7 +285,7 @@ def test_cli_prints_json_lines_and_saves_on_ctrl_c(
     engine: Engine, audio: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The CLI's own loop, with a stand-in for the device that raises KeyboardInterrupt (as
+    """The CLI's own loop, with a stand-in for the device that sends this process SIGINT (as
     Ctrl-C does) once its audio is out; the real capture path is the capture tests' subject."""
     device = InputDevice(0, "stand-in", 1, 16000.0, True)
     played = np.concatenate([GAP, audio["en"], GAP])
@@ -299,10 +301,10 @@ def test_cli_prints_json_lines_and_saves_on_ctrl_c(
         def __exit__(self, *exc: object) -> None:
             pass
 
-        def read(self, timeout: float | None = None) -> np.ndarray:
+        def read(self, timeout: float | None = None) -> np.ndarray | None:
             block = next(self.blocks, None)
             if block is None:
-                raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)
             return block
 
         def read_available(self) -> np.ndarray:
@@ -315,7 +317,9 @@ def test_cli_prints_json_lines_and_saves_on_ctrl_c(
     monkeypatch.setattr(capture_module, "find_input_device", lambda spec: device)
     monkeypatch.setattr(cli, "_engine", lambda args: engine)
     assert cli.main(["live", "--json", "--language", "en", "--save", str(tmp_path), "--format", "srt"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out, err = capsys.readouterr()
+    assert "stopping: the last words are being transcribed" in err
+    lines = [json.loads(line) for line in out.splitlines()]
     *updates, saved = lines
     assert updates[-1]["kind"] == "final" and all(u["kind"] == "partial" for u in updates[:-1])
     assert {"kind", "text", "start", "end", "language", "probability", "adapter"} <= set(updates[-1])

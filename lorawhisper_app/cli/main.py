@@ -308,26 +308,30 @@ def cmd_live(args: argparse.Namespace) -> int:
             _err(f"{capture.overflows} input overflow(s): the device lost audio")
 
     capture = AudioCapture(args.device, CAPTURE_BLOCK_S)
-    try:
-        with capture:
-            assert capture.device is not None
-            _err(f"listening on {capture.device.describe()}; Ctrl-C stops")
-            while True:
-                block = capture.read(timeout=CAPTURE_BLOCK_S)
-                rest = capture.read_available()
-                feed(capture, rest if block is None else np.concatenate([block, rest]))
-    except KeyboardInterrupt:  # the way to stop: what was captured is still transcribed and kept
-        capture.stop()
-        feed(capture, capture.read_available())
-    finally:  # on an error too, what there is gets its finals and is saved
-        for event in session.finish():
-            show(event)
-        if save is not None:
-            saved = session.save(save, args.format)
-            if args.json:
-                _print_json({"saved": {kind: str(path) for kind, path in saved.items()}})
-            else:
-                _err("saved " + " and ".join(str(path) for path in saved.values()))
+    # Ctrl+C is the way to stop: what was captured is still transcribed and kept. A second
+    # one stops at once, and what there is is still saved.
+    with interrupts_cancel("stopping: the last words are being transcribed (Ctrl-C again stops at once)") as stop:
+        try:
+            with capture:
+                assert capture.device is not None
+                _err(f"listening on {capture.device.describe()}; Ctrl-C stops")
+                while not stop.is_set():
+                    block = capture.read(timeout=CAPTURE_BLOCK_S)
+                    rest = capture.read_available()
+                    feed(capture, rest if block is None else np.concatenate([block, rest]))
+                capture.stop()
+                feed(capture, capture.read_available())
+        finally:  # on an error or a second Ctrl-C too, what there is gets its finals and is saved
+            try:
+                for event in session.finish():
+                    show(event)
+            finally:
+                if save is not None:
+                    saved = session.save(save, args.format)
+                    if args.json:
+                        _print_json({"saved": {kind: str(path) for kind, path in saved.items()}})
+                    else:
+                        _err("saved " + " and ".join(str(path) for path in saved.values()))
     return 0
 
 

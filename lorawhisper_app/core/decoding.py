@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import zlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -160,8 +161,10 @@ class WindowDecoder:
         max_initial_timestamp: int = 50,
         generator: torch.Generator | None = None,
         cancel: threading.Event | None = None,
+        stop_when: Callable[[list[int]], bool] | None = None,
     ) -> WindowResult:
-        """Decode one window (batch of one) from `prompt` until the end token."""
+        """Decode one window (batch of one) from `prompt` until the end token, or until
+        `stop_when`, asked with the tokens so far after each one, says to stop there."""
         cache = self._steps.start(enc)
         ids = torch.tensor([prompt], device=self.device)
         seq: list[int] = []
@@ -193,6 +196,8 @@ class WindowDecoder:
                 break
             total_logprob += logprob
             seq.append(token)
+            if stop_when is not None and stop_when(seq):
+                break
             ids = torch.tensor([[token]], device=self.device)
         avg = total_logprob / (len(seq) + 1)
         return WindowResult(seq, avg, no_speech_prob, temperature)

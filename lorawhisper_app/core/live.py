@@ -25,10 +25,13 @@ instead of adding up. When speech comes back first, that text was a partial afte
 A decode keeps listening while it runs, when the caller lets it (`process(audio, more)`):
 between encoder layers and decoded tokens it takes what was captured meanwhile and feeds
 the voice-activity detector. A final decoded ahead is dropped as soon as speech comes
-back (a pause inside a sentence, not its end), and a partial as soon as the speech has
-ended (the final is due): neither holds up what comes next. Measured on the dev clips,
-finals were decoded ahead 2.7 times per utterance, mostly at pauses inside it, each
-blocking the session for 0.8 s.
+back (a pause inside a sentence, not its end), and a partial once the pause has lasted
+PARTIAL_FINISH_S (the final is due): neither holds up what comes next. Measured on the
+dev clips, finals were decoded ahead 2.7 times per utterance, mostly at pauses inside it,
+each blocking the session for 0.8 s.
+
+Every adapter a route may use is loaded and merged when the session starts, so that a
+switch of language between utterances costs 2 ms, not 0.3 s.
 """
 
 from __future__ import annotations
@@ -69,6 +72,18 @@ if TYPE_CHECKING:
 PARTIAL_PAD_S = 4.0
 PARTIAL_MIN_S = 10.0
 PARTIAL_TOKENS_PER_S = 12  # plus 8: dev references run at most 10 tokens per second of speech
+# Most loops repeat a phrase word for word ("kasi kaka ko, na nsɔni te," six times in a
+# Lingala partial). A partial stops at the second copy of a phrase that fills LOOP_MIN_SPAN
+# tokens in two copies (a shorter phrase must fill it in more: "no, no" stays) and shows the
+# text before that copy, instead of running to its budget and showing nothing.
+LOOP_MIN_SPAN = 16
+LOOP_MAX_PERIOD = 32
+# A partial in flight when the speech pauses goes on unless the pause reaches PARTIAL_FINISH_S;
+# then it is dropped, so that the final can be decoded ahead. Dropped at the post-roll (0.1 s),
+# partials at pauses inside sentences were lost, and then the final decoded ahead too when the
+# speech came back: 5 to 8 of about 140 intervals between partials ran over 1 s (live_bench,
+# the adapter languages), against 0 of 149 at 0.2 s; finals came 0.05-0.1 s later (p50).
+PARTIAL_FINISH_S = 0.2
 # Blocks this short (rather than AudioCapture's 0.1 s) let a final start sooner after speech ends.
 CAPTURE_BLOCK_S = 0.05
 # A final routes on the latest partial's identification when that partial heard at least
@@ -203,7 +218,7 @@ class LiveSession:
         language: str = AUTO,
         *,
         threshold: float = 0.5,
-        partial_interval: float = 0.6,
+        partial_interval: float = 0.5,
         vad: VoiceActivityDetector | None = None,
         record_to: Path | None = None,
     ) -> None:
@@ -213,6 +228,12 @@ class LiveSession:
         options = replace(engine.transcriber.options, temperatures=FINAL_TEMPERATURES)
         self._transcriber = Transcriber(engine.decoder, engine.transcriber.decode_text, options)
         self._adapters_installed = any(info.compatible_with(engine.fingerprint) for info in engine.store.list())
+        # Each adapter an utterance may route to is loaded and merged now (see the module notes).
+        if self.locked is not None:
+            with engine.lock:
+                engine.use_adapters(self.locked.adapters)
+        elif self._adapters_installed:
+            engine.preload_adapters()
         self.partial_interval = round(partial_interval * SAMPLE_RATE)
         self.vad = vad or VoiceActivityDetector()
         self.name = time.strftime("live-%Y%m%d-%H%M%S")
@@ -410,11 +431,13 @@ class LiveSession:
         return " ".join(s.text.strip() for s in segments if s.text.strip()), route
 
     def _partial(self, state: _Open, current: Utterance) -> list[LiveEvent]:
-        """A partial of the open utterance; given up when its speech ends meanwhile."""
+        """A partial of the open utterance; given up when its speech ends meanwhile (a pause
+        of PARTIAL_FINISH_S)."""
+        finish = round(PARTIAL_FINISH_S * SAMPLE_RATE)
 
         def speech_ended() -> bool:
             now = self.vad.current
-            return now is None or now.start != current.start or self.vad.silence >= self._postroll
+            return now is None or now.start != current.start or self.vad.silence >= finish
 
         audio = self._audio(current.start, self.vad.position)
         end, before = self.vad.position, state.decoded_to
@@ -460,12 +483,22 @@ class LiveSession:
     def _greedy(
         self, encoding: torch.Tensor, prompt: list[int], limit: int, listener: _Listener | None
     ) -> list[int] | None:
-        """Greedy tokens without timestamps; None when there would be more than `limit`."""
+        """Greedy tokens without timestamps, cut before a phrase repeats (see LOOP_MIN_SPAN);
+        None when there would be more than `limit`."""
+        cut: list[int] = []
+
+        def repeating(tokens: list[int]) -> bool:
+            start = _repeat_start(tokens)
+            if start is not None:
+                cut.append(start)
+            return start is not None
+
         try:
             budget = _TokenBudget(limit, listener)
-            return self.engine.decoder.decode(encoding, prompt, timestamps=False, cancel=budget).tokens
+            tokens = self.engine.decoder.decode(encoding, prompt, timestamps=False, cancel=budget, stop_when=repeating).tokens
         except Cancelled:
             return None
+        return tokens[: cut[0]] if cut else tokens
 
     # -- keeping it ----------------------------------------------------------------------
 
@@ -510,6 +543,20 @@ class LiveSession:
             saved["audio"] = target
         saved["transcript"] = write_result(self.result(), fmt, folder)
         return saved
+
+
+def _repeat_start(tokens: list[int]) -> int | None:
+    """Where the second copy begins when `tokens` end in copies of one phrase that fill
+    LOOP_MIN_SPAN tokens (two copies at least); None when they do not."""
+    for period in range(1, LOOP_MAX_PERIOD + 1):
+        copies = max(2, math.ceil(LOOP_MIN_SPAN / period))
+        span = copies * period
+        if len(tokens) < span:
+            continue
+        tail = tokens[-span:]
+        if all(tail[i] == tail[i - period] for i in range(period, span)):
+            return len(tokens) - (copies - 1) * period
+    return None
 
 
 def _common_prefix(a: list[int], b: list[int]) -> list[int]:

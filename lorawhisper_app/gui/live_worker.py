@@ -43,6 +43,7 @@ class LiveWorker(QThread):
         try:
             self.status.emit("Waiting for the backbone…")
             engine = self._holder.wait()
+            self.status.emit("Loading the adapters…")
             self.session = LiveSession(engine, self._language, threshold=self._threshold)
             with AudioCapture(self._device, block_seconds=CAPTURE_BLOCK_S) as capture:
                 capture.start()

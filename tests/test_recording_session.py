@@ -74,15 +74,16 @@ def test_takes_are_saved_as_audio_and_transcript_pairs_the_trainer_reads(
     ]
 
 
-def test_reopening_goes_on_with_the_first_sentence_not_recorded(sentences: Path, tmp_path: Path, speech: np.ndarray) -> None:
+def test_reopening_goes_on_after_the_last_sentence_recorded(sentences: Path, tmp_path: Path, speech: np.ndarray) -> None:
     folder = tmp_path / "takes"
     first = RecordingSession(sentences, folder)
-    assert first.next_pending() == 0
+    assert first.next_pending() == 0 and first.resume_at() == 0
     first.save(0, speech)
-    first.save(2, speech)
+    first.save(2, speech)  # sentence 1 was skipped
 
     again = RecordingSession(sentences, folder)
     assert again.recorded() == [0, 2]
+    assert again.resume_at() == 3  # not back to the skipped one
     assert again.next_pending() == 1
     assert again.next_pending(after=1) == 3
     assert again.next_pending(after=3) == 1  # wraps round to what was skipped

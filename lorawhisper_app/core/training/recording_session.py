@@ -5,7 +5,7 @@ Sentence i (counted from 0, blank lines skipped) is saved as `NNNN.flac` and `NN
 "folder of audio files with same-name .txt transcripts" layout. Both files are written
 to a temporary name and renamed, the transcript last: a pair whose .txt exists is whole.
 Opening the same sentences and folder again finds the pairs already there and goes on
-with the first sentence not recorded yet.
+after the last sentence recorded: sentences skipped before it come round at the end.
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ class RecordingSession:
         """The first sentence after `after` not recorded yet, wrapping round; None when all are."""
         order = [*range(after + 1, len(self)), *range(0, after + 1)]
         return next((i for i in order if not self.is_recorded(i)), None)
+
+    def resume_at(self) -> int | None:
+        """Where a reopened session goes on: the first sentence not recorded after the last
+        one recorded (so that skipped ones stay skipped until the end); None when all are."""
+        return self.next_pending(after=max(self.recorded(), default=-1))
 
     def recorded_seconds(self) -> float:
         return sum(sf.info(str(self.audio_path(i))).duration for i in self.recorded())

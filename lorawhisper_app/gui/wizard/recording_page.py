@@ -204,7 +204,7 @@ class RecordingDialog(QDialog):
             self._say(str(exc), bad=True)
             self._update()
             return
-        pending = self.session.next_pending()
+        pending = self.session.resume_at()
         done = len(self.session.recorded())
         self._say(f"{done} of {len(self.session)} already recorded in this folder." if done else "")
         self.show_sentence(pending if pending is not None else 0)

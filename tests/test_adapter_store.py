@@ -188,6 +188,24 @@ def test_broken_folders_are_problems_not_crashes(template, store):
     assert str(store.user_dir / "renamed" / "lorawhisper.json") in problems[1]
 
 
+def test_a_folder_changed_after_a_listing_is_checked_again(template, store, monkeypatch):
+    folder = install(template, store.user_dir, "sw")
+    install(template, store.user_dir, "yo", language="yo", language_name="Yoruba", decode_token="yo")
+    assert [a.name for a in store.list()] == ["sw", "yo"]
+    checked = []
+    validate = adapter_store.validate_adapter_dir
+    monkeypatch.setattr(adapter_store, "validate_adapter_dir", lambda path, fp: checked.append(path.name) or validate(path, fp))
+    assert [a.name for a in store.list()] == ["sw", "yo"] and checked == []  # nothing changed: nothing re-read
+    _truncate(folder, 100)  # edited in place
+    assert [a.name for a in store.list()] == ["yo"] and checked == ["sw"]
+    assert "adapter_model.safetensors" in store.problems()[0]
+    shutil.rmtree(folder)
+    install(template, store.user_dir, "sw", dev_wer=None)  # replaced by another folder
+    assert [a.name for a in store.list()] == ["sw", "yo"] and store.problems() == []
+    rewrite_meta(folder, language_name="Kiswahili")
+    assert store.get("sw").meta.language_name == "Kiswahili"
+
+
 def test_for_language_prefers_user_then_wer_then_newest(template, store):
     install(template, store.bundled_dir, "sw-bundled", dev_wer=DevWer(0.9, 0.1))
     assert store.for_language("sw", FP).name == "sw-bundled"

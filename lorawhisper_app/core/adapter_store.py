@@ -237,6 +237,17 @@ def _folder_size(folder: Path) -> int:
     return sum(item.stat().st_size for item in folder.iterdir() if item.is_file())
 
 
+def _folder_state(folder: Path) -> tuple[tuple[str, bool, int, int, int], ...]:
+    """Each entry of `folder` with its type, size, inode and modification time: what the
+    folder's validation depends on (an edit, a replacement or a new file changes it)."""
+    entries = []
+    with os.scandir(folder) as scan:
+        for entry in scan:
+            info = entry.stat()
+            entries.append((entry.name, entry.is_file(), info.st_size, info.st_ino, info.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
 def _check_zip_member(archive: Path, info: zipfile.ZipInfo) -> None:
     name = info.filename
     if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
@@ -320,10 +331,14 @@ class AdapterStore:
     def __init__(self, bundled_dir: Path | None, user_dir: Path) -> None:
         self.bundled_dir = bundled_dir
         self.user_dir = Path(user_dir)
+        # Each folder's validation (its info or its problem), kept while the folder's state is
+        # unchanged: validating six adapters took 3.4 ms, and routing asks at every utterance.
+        self._checked: dict[Path, tuple[object, AdapterInfo | str]] = {}
 
     def _scan(self) -> tuple[dict[str, AdapterInfo], list[str]]:
         found: dict[str, AdapterInfo] = {}
         problems: list[str] = []
+        checked: dict[Path, tuple[object, AdapterInfo | str]] = {}
         roots: list[tuple[Source, Path | None]] = [("bundled", self.bundled_dir), ("user", self.user_dir)]
         for source, root in roots:
             if root is None or not root.is_dir():
@@ -331,15 +346,27 @@ class AdapterStore:
             for folder in sorted(root.iterdir()):
                 if folder.name.startswith(".") or not folder.is_dir():
                     continue
-                try:
-                    meta = validate_adapter_dir(folder, None)
-                    if meta.name != folder.name:
-                        raise AdapterError(f"{folder / META_FILE}: name {meta.name!r} differs from its folder's name")
-                except AdapterError as error:
-                    problems.append(str(error))
-                    continue
-                found[meta.name] = AdapterInfo(meta.name, meta, folder, source, _folder_size(folder))
+                state = (source, _folder_state(folder))
+                known = self._checked.get(folder)
+                result = known[1] if known is not None and known[0] == state else self._check(folder, source)
+                checked[folder] = (state, result)
+                if isinstance(result, str):
+                    problems.append(result)
+                else:
+                    found[result.name] = result
+        self._checked = checked
         return found, problems
+
+    @staticmethod
+    def _check(folder: Path, source: Source) -> AdapterInfo | str:
+        """The folder's AdapterInfo, or the line that says what is wrong with it."""
+        try:
+            meta = validate_adapter_dir(folder, None)
+            if meta.name != folder.name:
+                raise AdapterError(f"{folder / META_FILE}: name {meta.name!r} differs from its folder's name")
+        except AdapterError as error:
+            return str(error)
+        return AdapterInfo(meta.name, meta, folder, source, _folder_size(folder))
 
     def list(self) -> list[AdapterInfo]:
         found, _ = self._scan()

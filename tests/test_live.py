@@ -185,18 +185,22 @@ def feed_listening(session: LiveSession, stream: np.ndarray, step: int = 320) ->
     return events + session.finish(), calls
 
 
+def with_pauses(clip: np.ndarray, seconds: float, count: int) -> np.ndarray:
+    """`clip` (one utterance) with `count` pauses of faint noise spread evenly through its speech."""
+    [utterance] = detect_utterances(clip)
+    cuts = np.linspace(utterance.speech_start, utterance.speech_end, count + 2).astype(int)[1:-1]
+    pause = as_microphone(np.random.default_rng(0).normal(0, 10 ** (-70 / 20), int(seconds * SAMPLE_RATE)))
+    pieces = [clip[a:b] for a, b in zip([0, *cuts], [*cuts, len(clip)])]
+    return np.concatenate([piece for part in pieces[:-1] for piece in (part, pause)] + [pieces[-1]])
+
+
 @integration
 def test_decodes_listen_drop_what_speech_made_stale_and_finals_reuse_the_partials_language(
     engine: Engine, audio: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # English with a 0.3 s pause inside a sentence (faint noise): longer than the post-roll,
-    # so a final is decoded ahead there, and shorter than the hangover.
-    english = audio["en"]
-    [utterance] = detect_utterances(english)
-    middle = (utterance.speech_start + utterance.speech_end) // 2
-    pause = as_microphone(np.random.default_rng(0).normal(0, 10 ** (-70 / 20), int(0.3 * SAMPLE_RATE)))
-    paused = np.concatenate([english[:middle], pause, english[middle:]])
-    stream = np.concatenate([GAP, paused, GAP, audio["de"], GAP])
+    # English with a 0.3 s pause inside a sentence: longer than the post-roll, so a final is
+    # decoded ahead there, and shorter than the hangover.
+    stream = np.concatenate([GAP, with_pauses(audio["en"], 0.3, 1), GAP, audio["de"], GAP])
 
     outcomes: list[tuple[str, str, int]] = []  # (decode, how it ended, identifications it ran)
     identified = []
@@ -238,15 +242,9 @@ def test_decodes_listen_drop_what_speech_made_stale_and_finals_reuse_the_partial
 def test_a_partial_in_flight_goes_on_through_a_short_pause(
     engine: Engine, audio: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Pauses of 0.15 s (faint noise) inside an English sentence: past the post-roll, so a
-    # final is decoded ahead at each, and shorter than PARTIAL_FINISH_S.
-    english = audio["en"]
-    [utterance] = detect_utterances(english)
-    cuts = np.linspace(utterance.speech_start, utterance.speech_end, 6).astype(int)[1:-1]
-    pause = as_microphone(np.random.default_rng(0).normal(0, 10 ** (-70 / 20), int(0.15 * SAMPLE_RATE)))
-    pieces = [GAP]
-    for a, b in zip([0, *cuts], [*cuts, len(english)]):
-        pieces += [english[a:b], pause]
+    # Four pauses of 0.15 s inside an English sentence: past the post-roll, so a final is
+    # decoded ahead at each, and shorter than PARTIAL_FINISH_S.
+    stream = np.concatenate([GAP, with_pauses(audio["en"], 0.15, 4), GAP])
     session = LiveSession(engine)
     dropped = []
     original = session._decode_partial
@@ -259,7 +257,7 @@ def test_a_partial_in_flight_goes_on_through_a_short_pause(
             raise
 
     monkeypatch.setattr(session, "_decode_partial", spy)
-    events, _ = feed_listening(session, np.concatenate([*pieces, GAP]))
+    events, _ = feed_listening(session, stream)
     # Partials are dropped only once a pause is longer than these: at the end of the sentence.
     assert all(silence > 0.15 for silence in dropped), dropped
     assert len([e for e in events if e.kind == "final"]) == 1

@@ -4,6 +4,7 @@ parsing and the streaming window buffer. No real backbone is loaded."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -11,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 from peft.tuners.lora import Linear as LoraLinear
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from tiny_whisper import make_lora_adapter, make_tiny_whisper, tiny_whisper_config
 from transformers import WhisperForConditionalGeneration, WhisperTokenizer
 
 from lorawhisper_app.core.adapter_runtime import AdapterRuntime
+from lorawhisper_app.core.adapter_store import validate_adapter_dir
 from lorawhisper_app.core.backbone import builtin_sources
 from lorawhisper_app.core.decoding import SpecialTokens, WindowDecoder, _timestamp_rules
 from lorawhisper_app.core.errors import AdapterError
@@ -198,6 +200,25 @@ def test_an_int8_layer_carries_the_mixture_in_its_packed_copy_only(adapters: dic
     torch.testing.assert_close(merged, logits(reference, features), rtol=1e-4, atol=1e-4)
     runtime.activate({})
     assert torch.equal(logits(model, features), bare)
+
+
+def test_an_adapter_that_does_not_fit_the_layers_is_refused_before_peft_sees_it(
+    runtime: AdapterRuntime, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    misfit = tmp_path / "misfit"
+    shutil.copytree(adapters["a"], misfit)
+    weights = misfit / "adapter_model.safetensors"
+    tensors = load_file(weights)
+    key = next(k for k in tensors if k.endswith("encoder.layers.0.fc1.lora_A.weight"))
+    tensors[key] = torch.zeros(tensors[key].shape[0], tensors[key].shape[1] + 3)
+    save_file(tensors, weights)
+    validate_adapter_dir(misfit, FP)  # the store cannot tell: it has no model to compare with
+    runtime.load("a", adapters["a"])
+    before = snapshot(runtime.model)
+    with pytest.raises(AdapterError, match=r"misfit/adapter_model.safetensors: model.encoder.layers.0.fc1 is 67 -> 128"):
+        runtime.load("misfit", misfit)
+    assert runtime.loaded == ["a"]
+    assert_bit_identical(runtime.model, before)
 
 
 def test_activate_rejects_unknown_adapters_and_unmerged_mixtures(

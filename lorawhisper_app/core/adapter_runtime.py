@@ -21,9 +21,11 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
+from torch import nn
 from peft.tuners.lora import LoraLayer
 from transformers import WhisperForConditionalGeneration
 
+from .adapter_store import WEIGHTS_FILE, lora_matrix_shapes
 from .errors import AdapterError
 from .fast_linear import is_int8, repack
 
@@ -58,6 +60,7 @@ class AdapterRuntime:
         """Load a validated adapter folder (safetensors only) as the named adapter `name`."""
         if name in self.loaded:
             return
+        self._check_shapes(folder / WEIGHTS_FILE)
         self.activate({})
         try:
             if self._peft is None:
@@ -77,6 +80,21 @@ class AdapterRuntime:
         # Cached mixtures stay valid: they do not contain the new adapter, and a layer it
         # added has no entry in them, so it gets the backbone's weights there.
         self._merged({name: 1.0})
+
+    def _check_shapes(self, weights: Path) -> None:
+        """Refuse LoRA matrices that do not fit the backbone's layers, before peft sees them:
+        peft registers an adapter before it copies the weights, so a failed copy left a
+        half-loaded adapter behind (listed as loaded, with its B matrices at zero)."""
+        layers = {name.replace(".base_layer", ""): m for name, m in self.model.named_modules() if isinstance(m, nn.Linear)}
+        for module, (a, b) in lora_matrix_shapes(weights).items():
+            layer = layers.get(module)
+            if layer is None:
+                raise AdapterError(f"{weights}: the backbone has no linear layer {module}: made for another model")
+            if a[1] != layer.in_features or b[0] != layer.out_features:
+                raise AdapterError(
+                    f"{weights}: {module} is {a[1]} -> {b[0]} in the adapter but {layer.in_features} -> "
+                    f"{layer.out_features} in the backbone: made for another model"
+                )
 
     def unload(self, name: str) -> None:
         if name not in self.loaded:

@@ -175,6 +175,17 @@ def _check_tensor_entry(path: Path, name: str, info: Any, data_bytes: int) -> tu
     return tuple(shape), end
 
 
+def lora_matrix_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Module name (as in the bare transformers model) -> (lora_A shape, lora_B shape), read
+    from a validated adapter's weights file `path` without loading the tensors."""
+    pairs: dict[str, dict[str, tuple[int, ...]]] = {}
+    for name, shape in _read_safetensors_header(path).items():
+        match = _LORA_TENSOR.fullmatch(name)
+        if match is not None:
+            pairs.setdefault(match["module"].removeprefix("base_model.model."), {})[match["part"]] = shape
+    return {module: (parts["A"], parts["B"]) for module, parts in pairs.items() if set(parts) == {"A", "B"}}
+
+
 def _check_lora_tensors(
     path: Path, shapes: dict[str, tuple[int, ...]], rank: int, ranks: set[int], targets: list[str] | str
 ) -> None:

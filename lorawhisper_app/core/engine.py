@@ -29,6 +29,7 @@ from .adapter_store import (
 from .audio import SAMPLE_RATE, audio_duration, iter_audio_chunks
 from .backbone import LoadedBackbone, load_backbone
 from .decoding import SpecialTokens, WindowDecoder
+from .errors import AdapterError
 from .features import CHUNK_SECONDS, N_SAMPLES
 from .results import Route, TranscriptionResult
 from .router import FeatureTap, Router, load_profiles
@@ -123,17 +124,22 @@ class Engine:
     def preload_adapters(self) -> list[str]:
         """Load and merge every adapter auto mode routes to (the store's choice for each
         language), so that no later switch to one pays for it (0.3 s each for Whisper
-        base on this CPU, against 2 ms once merged). Returns their names."""
+        base on this CPU, against 2 ms once merged). Returns their names. One that fails
+        to load is left out: its error comes when something is routed to it."""
         languages = {info.meta.language for info in self.store.list() if info.compatible_with(self.fingerprint)}
+        lookup = _StoreLookup(self.store, self.fingerprint)
         names = []
         with self.lock:
-            active = dict(self.runtime.active)
+            active, unmerged = dict(self.runtime.active), self.runtime.unmerged
             for language in sorted(languages):
                 info = self.store.for_language(language, self.fingerprint)
-                if info is not None:
-                    self.use_adapters(_StoreLookup(self.store, self.fingerprint).mixture_of(info.name))
-                    names.append(info.name)
-            self.use_adapters(active)
+                try:
+                    if info is not None:
+                        self.use_adapters(lookup.mixture_of(info.name))
+                        names.append(info.name)
+                except AdapterError:
+                    continue
+            self.use_adapters(active, unmerged=unmerged)
         return names
 
     # -- language identification ----------------------------------------------------

@@ -71,22 +71,23 @@ class ClipRun:
     def latency(self) -> float | None:
         return self.final[0] - self.speech_end_at if self.final else None
 
-    def intervals(self) -> list[float]:
-        """How long the text stood still while the clip was spoken: the gaps between the
-        onset of speech, each update that came before its end, and its end. What comes after
-        the end of speech is the final's latency, measured apart."""
+    def _spans(self) -> list[tuple[float, float]]:
+        """The stretches between the onset of speech, each update that came before its end,
+        and its end. What comes after the end of speech is the final's latency, measured apart."""
         onset, end = self.played_at + self.clip.speech_start, self.speech_end_at
         times = [onset, *(t for t, _ in self.updates if onset < t <= end), end]
-        return [b - a for a, b in zip(times, times[1:])]
+        return list(zip(times, times[1:]))
+
+    def intervals(self) -> list[float]:
+        """How long the text stood still while the clip was spoken."""
+        return [b - a for a, b in self._spans()]
 
     def speech_in_long_intervals(self) -> list[float]:
         """For each interval over 1 s, the seconds of it that were not a pause inside the clip."""
-        onset, end = self.played_at + self.clip.speech_start, self.speech_end_at
-        times = [onset, *(t for t, _ in self.updates if onset < t <= end), end]
         pauses = [(self.played_at + p0, self.played_at + p1) for p0, p1 in self.clip.pauses]
         return [
             (b - a) - sum(max(0.0, min(b, p1) - max(a, p0)) for p0, p1 in pauses)
-            for a, b in zip(times, times[1:])
+            for a, b in self._spans()
             if b - a > 1.0
         ]
 

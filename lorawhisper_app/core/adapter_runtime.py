@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
-from torch import nn
 from peft.tuners.lora import LoraLayer
+from torch import nn
 from transformers import WhisperForConditionalGeneration
 
 from .adapter_store import WEIGHTS_FILE, lora_matrix_shapes

@@ -177,18 +177,16 @@ def _check_tensor_entry(path: Path, name: str, info: Any, data_bytes: int) -> tu
 
 def lora_matrix_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
     """Module name (as in the bare transformers model) -> (lora_A shape, lora_B shape), read
-    from a validated adapter's weights file `path` without loading the tensors."""
-    pairs: dict[str, dict[str, tuple[int, ...]]] = {}
-    for name, shape in _read_safetensors_header(path).items():
-        match = _LORA_TENSOR.fullmatch(name)
-        if match is not None:
-            pairs.setdefault(match["module"].removeprefix("base_model.model."), {})[match["part"]] = shape
-    return {module: (parts["A"], parts["B"]) for module, parts in pairs.items() if set(parts) == {"A", "B"}}
+    from the header of an adapter's weights file `path` without loading the tensors."""
+    return {
+        module.removeprefix("base_model.model."): (parts["A"], parts["B"])
+        for module, parts in _lora_pairs(path, _read_safetensors_header(path)).items()
+    }
 
 
-def _check_lora_tensors(
-    path: Path, shapes: dict[str, tuple[int, ...]], rank: int, ranks: set[int], targets: list[str] | str
-) -> None:
+def _lora_pairs(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Module name (as peft saves it) -> {"A": shape, "B": shape}; an AdapterError names
+    any tensor that is not a LoRA matrix, and any matrix without its pair."""
     modules: dict[str, dict[str, tuple[int, ...]]] = {}
     for name, shape in shapes.items():
         match = _LORA_TENSOR.fullmatch(name)
@@ -202,6 +200,14 @@ def _check_lora_tensors(
     for module, parts in modules.items():
         if set(parts) != {"A", "B"}:
             raise AdapterError(f"{path}: {module} has lora_{''.join(parts)} without its pair")
+    return modules
+
+
+def _check_lora_tensors(
+    path: Path, shapes: dict[str, tuple[int, ...]], rank: int, ranks: set[int], targets: list[str] | str
+) -> None:
+    modules = _lora_pairs(path, shapes)
+    for module, parts in modules.items():
         module_rank, b_rank = parts["A"][0], parts["B"][1]
         if module_rank != b_rank or module_rank not in ranks:
             raise AdapterError(

@@ -133,12 +133,13 @@ class Engine:
             active, unmerged = dict(self.runtime.active), self.runtime.unmerged
             for language in sorted(languages):
                 info = self.store.for_language(language, self.fingerprint)
+                if info is None:
+                    continue
                 try:
-                    if info is not None:
-                        self.use_adapters(lookup.mixture_of(info.name))
-                        names.append(info.name)
+                    self.use_adapters(lookup.mixture_of(info.name))
                 except AdapterError:
                     continue
+                names.append(info.name)
             self.use_adapters(active, unmerged=unmerged)
         return names
 

@@ -485,20 +485,16 @@ class LiveSession:
     ) -> list[int] | None:
         """Greedy tokens without timestamps, cut before a phrase repeats (see LOOP_MIN_SPAN);
         None when there would be more than `limit`."""
-        cut: list[int] = []
-
-        def repeating(tokens: list[int]) -> bool:
-            start = _repeat_start(tokens)
-            if start is not None:
-                cut.append(start)
-            return start is not None
-
         try:
             budget = _TokenBudget(limit, listener)
-            tokens = self.engine.decoder.decode(encoding, prompt, timestamps=False, cancel=budget, stop_when=repeating).tokens
+            tokens = self.engine.decoder.decode(
+                encoding, prompt, timestamps=False, cancel=budget, stop_when=lambda seq: _repeat_start(seq) is not None
+            ).tokens
         except Cancelled:
             return None
-        return tokens[: cut[0]] if cut else tokens
+        # The decode was asked after every token, so its tokens end in a repeat only if it stopped there.
+        start = _repeat_start(tokens)
+        return tokens if start is None else tokens[:start]
 
     # -- keeping it ----------------------------------------------------------------------
 

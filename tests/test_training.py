@@ -82,6 +82,9 @@ def test_training_writes_a_valid_adapter_and_reports_progress(tiny_model: Path, 
     assert [e.step for e in steps] == [1, 2, 3, 4, 5, 6]
     assert all(e.loss is not None and e.learning_rate and e.eta_s is not None for e in steps)
     assert [e.step for e in events if e.kind == "eval"] == [0, 2, 4, 6]
+    timings = events[-1].data["timings"]  # where the run's time went, stage by stage
+    assert set(timings) == {"load", "similarity", "dev_before", "training", "evaluations", "finish"}
+    assert all(seconds > 0 for seconds in timings.values()), timings
     meta = AdapterMeta.load(result.adapter_dir)
     assert meta.language == "sw" and meta.decode_token == "sw" and meta.mixture is None
     assert meta.base_model.fingerprint == resolve_backbone(str(tiny_model)).fingerprint

@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     train_rate = stats["audio_seconds"] / stats["train_seconds"]
     print(f"data: {len(rows)} clips, {minutes:.1f} min ({report['train']['clips']} train, {report['dev']['clips']} dev)")
     print(f"end to end (decode, features, similarity, training, evaluations): {wall:.0f} s = {wall / 60:.1f} min")
+    stages = {"reading the data": report["seconds"], **stats["timings"]}
+    print("stages: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in stages.items()))
     print(f"training: {final['step']} steps, {stats['train_seconds']:.0f} s, {train_rate:.2f} audio s/s")
     print(f"baseline, same run: forward passes alone {baseline:.2f} audio s/s; training costs {baseline / train_rate:.1f}x a forward pass")
     print(f"peak memory: {stats['peak_memory_bytes'] / 2**30:.2f} GiB ({'GPU' if device.startswith('cuda') else 'process RSS'})")

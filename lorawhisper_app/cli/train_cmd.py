@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 from lorawhisper_app.cli.interrupts import interrupts_cancel
@@ -126,13 +127,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     with interrupts_cancel("cancelling after this step (Ctrl+C again to stop at once)", sigterm=True) as cancel:
         audio: dict = {}
         bar = ProgressBar("checking the data", enabled=not args.json and main_rank)
+        began = time.monotonic()
         report = load_dataset(
             args.data, language=language, dev=args.dev, audio_store=audio, progress=bar.update, cancel=cancel
         )
         bar.close()
         if main_rank:
             if args.json:
-                print(json.dumps({"event": "report", **report.to_dict()}, ensure_ascii=False), flush=True)
+                print(json.dumps({"event": "report", **report.to_dict(), "seconds": round(time.monotonic() - began, 3)},
+                                 ensure_ascii=False), flush=True)
             else:
                 print("\n".join(report.summary_lines()), flush=True)
         require_enough(report)

@@ -60,12 +60,17 @@ class Batch:
         return int((self.labels != IGNORE).sum())
 
 
-def collate(examples: list[Example], n_mels: int, device: torch.device, pad_id: int) -> Batch:
-    """Features are computed on `device`, one clip at a time (the normalisation is per clip)."""
-    feats = torch.stack([
+def batch_features(examples: list[Example], n_mels: int, device: torch.device) -> torch.Tensor:
+    """Encoder input [B, n_mels, 3000], computed on `device` one clip at a time (the
+    normalisation is per clip)."""
+    return torch.stack([
         pad_frames(log_mel(torch.from_numpy(ex.audio).to(device, torch.float32) / 32768.0, n_mels), N_FRAMES)
         for ex in examples
     ])
+
+
+def collate(examples: list[Example], n_mels: int, device: torch.device, pad_id: int) -> Batch:
+    feats = batch_features(examples, n_mels, device)
     width = max(len(ex.tokens) for ex in examples) - 1
     inputs = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)

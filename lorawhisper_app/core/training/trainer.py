@@ -38,6 +38,7 @@ from .batches import Example, collate, make_example, uses_timestamps
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import WARM_AUTO, WARM_NONE, TrainConfig
 from .datasets import Clip, DatasetReport
+from .dev_eval import METHOD as EVAL_METHOD
 from .dev_eval import dev_wer, greedy_texts
 from .distributed import DistContext, init_distributed
 from .events import EventSink, TrainEvent
@@ -47,7 +48,6 @@ from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, r
 
 BEST = "best.safetensors"
 ADAPTER = "adapter"
-EVAL_METHOD = "batched greedy decoding without timestamps, max 160 tokens"
 
 
 class TrainingCancelled(LoraWhisperError):
@@ -118,6 +118,15 @@ class Trainer:
         self.fresh = fresh
         self._sink = events
         self.ctx = DistContext()
+        self.timings: dict[str, float] = {}  # seconds this process spent in each stage
+
+    @contextlib.contextmanager
+    def _timed(self, stage: str):  # noqa: ANN202 - a context manager
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.monotonic() - began
 
     # -- small helpers ----------------------------------------------------------------
 
@@ -279,8 +288,10 @@ class Trainer:
         if config.batch_size < self.ctx.world:
             raise LoraWhisperError(f"--batch-size {config.batch_size} is smaller than the {self.ctx.world} processes")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._load()
-        neighbours = self._similarity()
+        with self._timed("load"):
+            self._load()
+        with self._timed("similarity"):
+            neighbours = self._similarity()
         warm = self._warm_source(neighbours)
         mixture = moe_weights(neighbours, config.moe_k) if config.moe_k else {}
         frozen = [(self.installed[name], w) for name, w in mixture.items()]
@@ -310,9 +321,10 @@ class Trainer:
         else:
             state = {"run_id": run_id, "step": 0, "history": [], "bad_evals": 0}
             self.emit("phase", message="scoring the dev set without an adapter")
-            with peft.disable_adapter():
-                state["before"] = self._evaluate(peft)
-            start = self._evaluate(peft) if (warm or frozen) else state["before"]
+            with self._timed("dev_before"):
+                with peft.disable_adapter():
+                    state["before"] = self._evaluate(peft)
+                start = self._evaluate(peft) if (warm or frozen) else state["before"]
             state["history"] = [{"step": 0, "dev_wer": start}]
             state.update(best_wer=start, best_step=0)
             self._save_best(peft)
@@ -328,7 +340,7 @@ class Trainer:
         peft.train()
         self.emit("phase", message=f"training {total} steps, {len(self.train)} clips, batch {config.batch_size}")
         began, first_step = time.monotonic(), state["step"]
-        eval_seconds, evals_run = 0.0, 0
+        evals_run = 0
         step = state["step"]
         while step < total:
             if self.ctx.agree(self.cancel.is_set()):
@@ -368,6 +380,7 @@ class Trainer:
             state["audio_seconds"] = state.get("audio_seconds", 0.0) + self.ctx.mean(seen) * self.ctx.world
             step += 1
             loss_value = self.ctx.mean(float(np.mean(losses)))
+            eval_seconds = self.timings.get("evaluations", 0.0)
             per_step = (time.monotonic() - began - eval_seconds) / (step - first_step)
             per_eval = eval_seconds / evals_run if evals_run else per_step
             eta = per_step * (total - step) + per_eval * ((total - step) // eval_every + 1)
@@ -375,9 +388,8 @@ class Trainer:
                       learning_rate=lr, eta_s=eta)
             if step % eval_every and step != total:
                 continue
-            t0 = time.monotonic()
-            wer = self._evaluate(peft)
-            eval_seconds += time.monotonic() - t0
+            with self._timed("evaluations"):
+                wer = self._evaluate(peft)
             evals_run += 1
             state["history"].append({"step": step, "dev_wer": wer, "loss": loss_value})
             if wer < state["best_wer"]:
@@ -393,7 +405,15 @@ class Trainer:
                 self.emit("phase", message=f"no better dev WER in {config.patience} evaluations: stopping early")
                 break
         self.ctx.barrier()
-        result = self._finish(peft, state, warm, mixture, total, resumed_from)
+        self.timings["training"] = time.monotonic() - began - self.timings.get("evaluations", 0.0)
+        with self._timed("finish"):
+            result = self._finish(peft, state, warm, mixture, total, resumed_from)
+        self.emit("done", step=state["step"], total_steps=total, dev_wer=state["best_wer"],
+                  message=f"dev WER {state['before']:.3f} -> {state['best_wer']:.3f}",
+                  data={"train_seconds": state.get("train_seconds", 0.0), "audio_seconds": state.get("audio_seconds", 0.0),
+                        "peak_memory_bytes": _peak_memory(self.device), "before": state["before"],
+                        "best_step": state["best_step"], "history": state["history"],
+                        "timings": {k: round(v, 3) for k, v in self.timings.items()}})
         self.ctx.barrier()
         return result
 
@@ -437,9 +457,4 @@ class Trainer:
             (self.run_dir / DEV_CLIPS).write_text(json.dumps(dev, indent=1, ensure_ascii=False), encoding="utf-8")
         else:
             meta = None  # type: ignore[assignment]
-        self.emit("done", step=state["step"], total_steps=total, dev_wer=state["best_wer"],
-                  message=f"dev WER {state['before']:.3f} -> {state['best_wer']:.3f}",
-                  data={"train_seconds": state.get("train_seconds", 0.0), "audio_seconds": state.get("audio_seconds", 0.0),
-                        "peak_memory_bytes": _peak_memory(self.device), "before": state["before"],
-                        "best_step": state["best_step"], "history": state["history"]})
         return TrainResult(folder, meta, state["history"], resumed_from)

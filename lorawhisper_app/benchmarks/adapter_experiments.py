@@ -6,19 +6,25 @@ Every run is `lorawhisper train` in a child process, exactly as a user would sta
 with its JSON events kept. Runs within a phase go in parallel (a small model leaves a
 GPU mostly idle between kernel launches, so several processes share it well).
 
-Phases, in order (each starts only while the deadline leaves room):
+Phases, in this order (each starts only while the deadline leaves room; `--phases` picks some):
   ship-ha        Hausa alone: the end-to-end time for 90 minutes of audio.
   ship-rest      Swahili, Yoruba and Lingala, installed like Hausa.
-  expand-90m-s0  Kinyarwanda and Luganda added to {sw, yo, ha, ln} four ways (cold, warm
-                 start, warm start with L2-SP, MoE with K=2) at equal step budgets...
-  expand-10m-s0  ...and the same on 10 minutes of audio, beside Luganda warm-started from
-                 the Kinyarwanda adapter chosen above (closer-pair).
+  expand-90m-s0  Kinyarwanda and Luganda added to {sw, yo, ha, ln} (store `data`) in each
+                 variant (cold, warm start, warm start with L2-SP, MoE with K=2; `--variants`
+                 picks some) at equal step budgets, on all 90 minutes of each...
+  expand-10m-s0  ...and on 10 minutes.
+  closer-pair    Luganda warm-started from the shipped Kinyarwanda adapter (store `closer`:
+                 the four of `data` and rw), on 90 and 10 minutes.
   synthetic-7    Synthetic speech, in a store of its own: adapters for en de fr es it nl pl,
-  synthetic-pt   then Portuguese added the same four ways.
-  expand-s1      The expansion runs again with seed 1.
-The variant with the lowest mean dev WER on 90 minutes is installed for rw and lg.
-Results: `results.json` (every run's similarity ranking, dev-WER history and timings)
-and one `<code>.tar` per installed adapter.
+  synthetic-pt   then Portuguese added in each variant.
+  expand-90m-s1, expand-10m-s1   The expansion runs again with seed 1.
+`--use-shipped` installs the four shipped adapters (`adapters/`) into `data` instead of
+training them. Without it, the variant with the lowest mean dev WER on 90 minutes is
+installed for rw and lg (store `final`, exported as .tar).
+Results: `results.json` (every run's similarity ranking, dev-WER history and timings).
+
+What a GPU session still has to run (docs/experiments.md):
+  ... --use-shipped --phases ship-ha,expand-90m-s1,closer-pair,synthetic-7,synthetic-pt,expand-90m-s0 --variants cold,warm,moe
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ EVAL_EVERY = {90: 25, 10: 15}
 SYNTHETIC = ("en", "de", "fr", "es", "it", "nl", "pl")
 SYNTHETIC_NEW = "pt"
 SYNTHETIC_STEPS, SYNTHETIC_EVAL_EVERY = 80, 10
+PHASES = ("ship-ha", "ship-rest", "expand-90m-s0", "expand-10m-s0", "closer-pair", "synthetic-7", "synthetic-pt",
+          "expand-90m-s1", "expand-10m-s1")
+BUNDLED = Path(__file__).resolve().parents[2] / "adapters"
 
 
 @dataclass
@@ -78,8 +87,12 @@ class Run:
 
 
 class Experiments:
-    def __init__(self, speech: Path, work: Path, out: Path, deadline: float, device: str, extra: list[str]) -> None:
+    def __init__(
+        self, speech: Path, work: Path, out: Path, deadline: float, device: str, extra: list[str],
+        variants: dict[str, list[str]] = VARIANTS,
+    ) -> None:
         self.speech = speech
+        self.variants = variants
         self.work = work
         self.out = out
         self.deadline = deadline
@@ -162,16 +175,21 @@ class Experiments:
         self.save()
         return True
 
-    def install(self, code: str, folder: Path) -> None:
+    def install(self, code: str, folder: Path, store: str) -> bool:
+        """`lorawhisper adapters import` into store `store`; a refusal is recorded, not raised."""
         if not folder.is_dir():  # the run was stopped before it finished
             self.phases.append({"phase": f"install-{code}", "skipped": f"{folder} does not exist"})
-            return
-        env = {**self.env, "XDG_DATA_HOME": str(self.work / "data")}
+            return False
+        env = {**self.env, "XDG_DATA_HOME": str(self.work / store)}
         command = [sys.executable, "-m", "lorawhisper_app.cli.main", "adapters", "import", str(folder), "--replace"]
-        subprocess.run(command + self.model_args, env=env, check=True, capture_output=True)
+        done = subprocess.run(command + self.model_args, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            self.phases.append({"phase": f"install-{code}", "failed": done.stderr.strip()[-500:]})
+            print(f"[install {code} into {store}] failed: {done.stderr.strip()[-300:]}", flush=True)
+        return done.returncode == 0
 
-    def export(self, code: str) -> None:
-        folder = self.work / "data" / "lorawhisper-studio" / "adapters" / code
+    def export(self, code: str, store: str) -> None:
+        folder = self.work / store / "lorawhisper-studio" / "adapters" / code
         if folder.is_dir():
             with tarfile.open(self.out / f"{code}.tar", "w") as tar:
                 tar.add(folder, arcname=code)
@@ -186,7 +204,7 @@ class Experiments:
         runs = []
         for code in NEW:
             train = self.manifest("train", code, None if minutes == 90 else minutes)
-            for variant, flags in VARIANTS.items():
+            for variant, flags in self.variants.items():
                 key = f"{code}-{variant}-{minutes}m-s{seed}"
                 runs.append(Run(key, self.train_args(
                     code, code, train, *flags, "--steps", str(BUDGETS[minutes]), "--eval-every", str(EVAL_EVERY[minutes]),
@@ -223,7 +241,7 @@ class Experiments:
     def synthetic_eighth(self) -> list[Run]:
         train = self.manifest("train", SYNTHETIC_NEW, synthetic=True)
         runs = []
-        for variant, flags in VARIANTS.items():
+        for variant, flags in self.variants.items():
             key = f"syn-{SYNTHETIC_NEW}-{variant}"
             runs.append(Run(key, self.train_args(
                 SYNTHETIC_NEW, SYNTHETIC_NEW, train, *flags, "--steps", str(SYNTHETIC_STEPS), "--eval-every",
@@ -231,30 +249,55 @@ class Experiments:
                 synthetic=True)))
         return runs
 
+    def fill_closer_store(self) -> bool:
+        """The four adapters of store `data` (or the shipped ones) and the shipped rw."""
+        ok = True
+        for code in SHIPPED:
+            trained = self.work / "data" / "lorawhisper-studio" / "adapters" / code
+            ok &= self.install(code, trained if trained.is_dir() else BUNDLED / code, "closer")
+        return self.install("rw", BUNDLED / "rw", "closer") and ok
+
     def ship_new_languages(self) -> None:
         for code in NEW:
             variant = self.choose(code)
             if variant:
-                self.install(code, self.work / "runs" / f"{code}-{variant}-90m-s0" / "adapter")
-                self.export(code)
+                self.install(code, self.work / "runs" / f"{code}-{variant}-90m-s0" / "adapter", "final")
+                self.export(code, "final")
 
-    def main(self) -> None:
+    def main(self, phases: set[str], use_shipped: bool) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         from lorawhisper_app.core.backbone import resolve_backbone
 
         resolve_backbone(self.model_args[1] if self.model_args else None)  # convert once, before parallel runs
-        self.phase("ship-ha", [Run("ship-ha", self.train_args("ha", "ha", self.manifest("train", "ha")))], 60)
-        self.phase("ship-rest", [Run(f"ship-{c}", self.train_args(c, c, self.manifest("train", c))) for c in SHIPPED[1:]], 60)
-        for code in SHIPPED:
-            self.export(code)
-        self.phase("expand-90m-s0", self.expansion_runs(90, 0), 120)
-        self.ship_new_languages()
-        self.phase("expand-10m-s0+closer-pair", self.expansion_runs(10, 0) + self.closer_pair(), 90)
-        self.ship_new_languages()
-        if self.phase("synthetic-7", self.synthetic_seven(), 90, store="synthetic"):
-            self.phase("synthetic-pt", self.synthetic_eighth(), 60, store="synthetic")
-        self.phase("expand-s1", self.expansion_runs(90, 1) + self.expansion_runs(10, 1), 150)
-        self.ship_new_languages()
+        if use_shipped:
+            for code in SHIPPED:
+                self.install(code, BUNDLED / code, "data")
+        plan = [
+            ("ship-ha", lambda: [Run("ship-ha", self.train_args("ha", "ha", self.manifest("train", "ha")))], 60, "data"),
+            ("ship-rest", lambda: [Run(f"ship-{c}", self.train_args(c, c, self.manifest("train", c))) for c in SHIPPED[1:]],
+             60, "data"),
+            ("expand-90m-s0", lambda: self.expansion_runs(90, 0), 120, "data"),
+            ("expand-10m-s0", lambda: self.expansion_runs(10, 0), 60, "data"),
+            ("closer-pair", self.closer_pair, 90, "closer"),
+            ("synthetic-7", self.synthetic_seven, 90, "synthetic"),
+            ("synthetic-pt", self.synthetic_eighth, 60, "synthetic"),
+            ("expand-90m-s1", lambda: self.expansion_runs(90, 1), 120, "data"),
+            ("expand-10m-s1", lambda: self.expansion_runs(10, 1), 60, "data"),
+        ]
+        for name, runs, estimate, store in plan:
+            if name not in phases:
+                continue
+            if name == "closer-pair" and not self.fill_closer_store():
+                self.phases.append({"phase": name, "skipped": "its store could not be filled (see install-*)"})
+                continue
+            ran = self.phase(name, runs(), estimate, store=store)
+            if name == "ship-rest" and ran:
+                for code in SHIPPED:
+                    self.export(code, "data")
+            if name == "synthetic-7" and not ran:
+                phases.discard("synthetic-pt")  # the eighth language needs the seven
+        if not use_shipped:
+            self.ship_new_languages()
         self.save()
 
 
@@ -267,12 +310,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", default=None, help="another backbone (a folder), for trying the pipeline out")
     parser.add_argument("--quick", action="store_true", help="two steps per run: checks the pipeline, not the method")
+    parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated, from: " + ", ".join(PHASES))
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
+    parser.add_argument("--use-shipped", action="store_true", help="install the adapters in adapters/ instead of training them")
     args = parser.parse_args(argv)
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    variants = {v.strip(): VARIANTS[v.strip()] for v in args.variants.split(",") if v.strip() in VARIANTS}
+    if phases - set(PHASES) or not variants:
+        parser.error(f"--phases takes {', '.join(PHASES)}; --variants takes {', '.join(VARIANTS)}")
     extra = (["--model", args.model] if args.model else []) + (["--steps", "2", "--eval-every", "1"] if args.quick else [])
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    Experiments(Path(args.speech), work, Path(args.out), time.monotonic() + args.seconds, args.device, extra).main()
+    experiments = Experiments(Path(args.speech), work, Path(args.out), time.monotonic() + args.seconds, args.device, extra,
+                              variants)
+    experiments.main(phases, args.use_shipped)
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -21,6 +20,7 @@ from lorawhisper_app.core.backbone import LoadedBackbone, load_backbone
 from lorawhisper_app.core.decoding import SpecialTokens
 from lorawhisper_app.core.training.batches import Example, batch_features
 from lorawhisper_app.core.training.config import TrainConfig
+from lorawhisper_app.core.training.datasets import pcm16
 from lorawhisper_app.core.training.dev_eval import MAX_NEW_TOKENS, greedy_texts, token_budget
 from lorawhisper_app.core.training.lora_setup import attach
 
@@ -40,8 +40,7 @@ def examples(speech_dev: Path) -> list[Example]:
     picked += [r for r in rows if r["language"] == "sw" and r["duration_s"] < 10][:3]
     out = []
     for row in picked:
-        audio = np.clip(load_audio(speech_dev / row["path"]) * 32767, -32768, 32767).astype(np.int16)
-        out.append(Example(row["id"], audio, [], 0))
+        out.append(Example(row["id"], pcm16(load_audio(speech_dev / row["path"])), [], 0))
     return [out[i] for i in (3, 0, 5, 1, 6, 2, 4)]
 
 

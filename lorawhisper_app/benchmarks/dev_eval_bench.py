@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir
@@ -29,6 +28,7 @@ from lorawhisper_app.core.backbone import load_backbone
 from lorawhisper_app.core.decoding import SpecialTokens
 from lorawhisper_app.core.training.batches import Example, batch_features
 from lorawhisper_app.core.training.config import TrainConfig
+from lorawhisper_app.core.training.datasets import pcm16
 from lorawhisper_app.core.training.dev_eval import MAX_NEW_TOKENS, dev_wer, greedy_texts
 from lorawhisper_app.core.training.lora_setup import attach
 
@@ -43,8 +43,7 @@ def dev_examples(speech: Path, language: str, clips: int) -> tuple[list[Example]
     rows = rows[:clips] if clips else rows
     examples = []
     for row in rows:
-        pcm = np.clip(load_audio(manifest.parent / row["path"]) * 32767, -32768, 32767).astype(np.int16)
-        examples.append(Example(row["id"], pcm, [], 0))
+        examples.append(Example(row["id"], pcm16(load_audio(manifest.parent / row["path"])), [], 0))
     return examples, [r["text"] for r in rows]
 
 

@@ -459,6 +459,11 @@ def _decode_all(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] as the int16 samples the trainer keeps of every clip."""
+    return np.clip(audio * 32767, -32768, 32767).astype(np.int16)
+
+
 def _decode(path: Path, keep_audio: bool, stop: threading.Event) -> _Decoded | AudioError:
     """Decode in pieces, giving up early on a clip over the limit (memory stays bounded)."""
     limit = round(MAX_CLIP_SECONDS * SAMPLE_RATE)
@@ -471,7 +476,7 @@ def _decode(path: Path, keep_audio: bool, stop: threading.Event) -> _Decoded | A
             samples += len(chunk)
             if samples > limit:
                 return _Decoded(max(audio_duration(path), samples / SAMPLE_RATE))
-            pieces.append(np.clip(chunk * 32767, -32768, 32767).astype(np.int16))
+            pieces.append(pcm16(chunk))
     except AudioError as e:
         return e
     pcm = np.concatenate(pieces)

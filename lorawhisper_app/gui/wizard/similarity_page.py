@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import is_whisper_language, language_name
 from lorawhisper_app.core.training.config import WARM_NONE
-from lorawhisper_app.core.training.datasets import DatasetReport
+from lorawhisper_app.core.training.datasets import DatasetReport, pcm16
 from lorawhisper_app.gui.lid_chart import blend, percent
 from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
@@ -201,7 +200,7 @@ class SimilarityPage(QWizardPage):
             if cancel.is_set():
                 raise LoraWhisperError("cancelled")
             batch = [load_audio(clip.audio)[:N_SAMPLES] for clip in sample[start : start + _MIX_BATCH]]
-            pcm = [np.clip(a * 32767, -32768, 32767).astype(np.int16) for a in batch]
+            pcm = [pcm16(a) for a in batch]
             with engine.lock:
                 engine.use_adapters({})
                 mean = mean_lid(engine.decoder, pcm)

@@ -91,3 +91,25 @@ def test_batched_decoding_equals_one_clip_at_a_time(
     assert len({len(t) for t in texts}) > 3, texts  # the clips decode to different lengths
     if adapter == "bare":  # the bare backbone loops on some of these: the budget ends them
         assert any(len(ids) == token_budget(len(ex.audio)) for ids, ex in zip(reference, examples)), reference
+
+
+@pytest.mark.parametrize("encoder_only", [True, False])
+def test_encoder_only_autocast_leaves_the_decoder_in_float32(
+    backbone: LoadedBackbone, examples: list[Example], encoder_only: bool
+) -> None:
+    """The CPU's dev evaluations autocast the encoder alone: bfloat16 decoder steps are slower there."""
+    model = backbone.model
+    tokens = SpecialTokens.from_model(model, backbone.processor.tokenizer)
+    seen: dict[str, set[torch.dtype]] = {"encoder": set(), "decoder": set()}
+    hooks = [
+        part.layers[0].fc1.register_forward_hook(lambda _m, _i, out, name=name: seen[name].add(out.dtype))
+        for name, part in (("encoder", model.model.encoder), ("decoder", model.model.decoder))
+    ]
+    try:
+        greedy_texts(model, examples[:2], tokens, "sw", lambda ids: "", batch_size=2,
+                     autocast=torch.bfloat16, encoder_only=encoder_only)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen["encoder"] == {torch.bfloat16}
+    assert seen["decoder"] == ({torch.float32} if encoder_only else {torch.bfloat16})

@@ -26,7 +26,8 @@ class TrainConfig:
     one, weighted by normalised similarity. `anchor` > 0 adds anchor * ||w - w_start||^2
     over the new adapter's weights to the loss (L2-SP: a warm-started adapter is pulled
     toward where it started rather than toward zero). `precision` "auto" is bfloat16 autocast on
-    a GPU that has it (else float16), float32 on the CPU.
+    a GPU that has it (else float16), and on a CPU that computes bfloat16 natively (AVX512-BF16
+    or AMX; there the dev evaluations autocast only the encoder), else float32.
     """
 
     language: str

@@ -32,6 +32,7 @@ from ..adapter_store import ROUTER_FILE, WEIGHTS_FILE, AdapterInfo, AdapterStore
 from ..backbone import LoadedBackbone, load_backbone
 from ..decoding import SpecialTokens, WindowDecoder
 from ..errors import AdapterError, LoraWhisperError
+from ..fast_linear import cpu_has_fast_bf16
 from ..languages import is_whisper_language, language_name
 from ..router import RouterProfile, clip_features, load_profiles, profile_sample, routing_accuracy
 from .batches import Example, collate, make_example, uses_timestamps
@@ -80,7 +81,7 @@ def _data_fingerprint(clips: list[Clip]) -> str:
 def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         if device.type != "cuda":
-            return None
+            return torch.bfloat16 if cpu_has_fast_bf16() else None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
 
@@ -154,6 +155,7 @@ class Trainer:
                 self.backbone.model, self.dev, self.tokens, self.decode_token,
                 lambda ids: self.backbone.processor.tokenizer.decode(ids, skip_special_tokens=True),
                 batch_size=64 if self.device.type == "cuda" else self.micro, autocast=self.amp,
+                encoder_only=self.device.type == "cpu",
             )
             net.train(was_training)
             value = dev_wer([c.text for c in self.dev_clips], texts)

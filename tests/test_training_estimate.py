@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from lorawhisper_app.core.training.estimate import (
+    auto_precision,
     duration_text,
     estimate_training,
     evaluation_count,
     steps_for,
     training_device,
 )
+from lorawhisper_app.core.training.trainer import _amp_dtype
 
 
 def test_steps_follow_the_trainer_epoch_rule() -> None:
@@ -27,14 +30,23 @@ def test_evaluations_match_the_trainer_loop(steps: int, every: int) -> None:
     assert evaluation_count(steps, every, starts_from_adapter=True) == 2 + in_loop
 
 
-def test_cpu_estimate_reproduces_the_measured_benchmark() -> None:
-    # train_bench, 5 min of Swahili on this 2-core CPU: 13 train and 4 dev clips, stopped at
-    # step 10 of batch 16 evaluating every step: 1541 s end to end.
+@pytest.mark.parametrize(
+    ("precision", "steps", "total", "train"), [("float32", 10, 625, 467), ("bfloat16", 8, 335, 234)]
+)
+def test_cpu_estimate_reproduces_the_measured_benchmark(precision: str, steps: int, total: float, train: float) -> None:
+    # train_bench, 5 min of Swahili on this 2-core CPU: 13 train and 4 dev clips, batch 16,
+    # evaluating every step; float32 ran 10 steps, bfloat16 stopped early at 8 (two runs).
     estimate = estimate_training(device="cpu", train_clips=13, dev_clips=4, data_seconds=300.0,
-                                 steps=10, batch_size=16, eval_every=1)
-    assert estimate.evaluations == 11
-    assert estimate.total_s == pytest.approx(1541, rel=0.10)
-    assert estimate.train_s == pytest.approx(717, rel=0.05)
+                                 steps=steps, batch_size=16, eval_every=1, precision=precision)
+    assert estimate.evaluations == steps + 1
+    assert estimate.total_s == pytest.approx(total, rel=0.10)
+    assert estimate.train_s == pytest.approx(train, rel=0.05)
+
+
+def test_auto_precision_is_what_the_trainer_picks() -> None:
+    amp = _amp_dtype("auto", torch.device("cpu"))
+    assert auto_precision("cpu") == ("float32" if amp is None else "bfloat16")
+    assert auto_precision("cuda") == "bfloat16"
 
 
 def test_gpu_estimate_reproduces_the_measured_h200_run() -> None:
@@ -46,9 +58,10 @@ def test_gpu_estimate_reproduces_the_measured_h200_run() -> None:
 
 
 def test_estimate_grows_with_the_work_and_depends_on_the_device() -> None:
-    plan = dict(train_clips=60, dev_clips=8, data_seconds=900.0, steps=48, batch_size=16, eval_every=6)
+    plan = dict(train_clips=60, dev_clips=8, data_seconds=900.0, steps=48, batch_size=16, eval_every=6, precision="float32")
     cpu = estimate_training(device="cpu", **plan)
-    assert estimate_training(device="cuda", **plan).total_s < cpu.total_s / 20
+    assert estimate_training(device="cuda", **{**plan, "precision": "bfloat16"}).total_s < cpu.total_s / 20
+    assert estimate_training(device="cpu", **{**plan, "precision": "bfloat16"}).total_s < cpu.total_s
     assert estimate_training(device="cpu", **{**plan, "steps": 96}).train_s == pytest.approx(2 * cpu.train_s)
     assert estimate_training(device="cpu", **{**plan, "data_seconds": 3600.0}).setup_s > cpu.setup_s
     assert estimate_training(device="cpu", **{**plan, "dev_clips": 16}).eval_s == pytest.approx(2 * cpu.eval_s)
@@ -60,6 +73,9 @@ def test_bad_input_is_refused() -> None:
         estimate_training(device="mps", train_clips=1, dev_clips=1, data_seconds=1, steps=1, batch_size=1, eval_every=1)
     with pytest.raises(ValueError, match="must be at least 1"):
         estimate_training(device="cpu", train_clips=1, dev_clips=1, data_seconds=1, steps=0, batch_size=1, eval_every=1)
+    with pytest.raises(ValueError, match="no throughput measured for cuda in float32"):
+        estimate_training(device="cuda", train_clips=1, dev_clips=1, data_seconds=1, steps=1, batch_size=1, eval_every=1,
+                          precision="float32")
 
 
 @pytest.mark.parametrize(

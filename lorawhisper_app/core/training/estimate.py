@@ -9,6 +9,7 @@ The figures come from docs/experiments.md ("Training speed"); a run that stops e
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -24,14 +25,17 @@ class Throughput:
     basis: str
 
 
-# CPU: train_bench on 5 min of Swahili, 2 cores: 160 clips trained in 717 s; the rest of
-# the 1541 s went to about 30 s of set-up and 11 evaluations of 4 dev clips.
-# GPU: the Hausa run alone on an H200: 15,360 clips in 92 s; 9 evaluations of 141 dev
-# clips and the set-up took the other 122 s of 214. Decoding and checking the data runs
-# on the CPU either way: 48 min of Swahili Opus took 7.4 s here (386 audio s/s).
+# CPU: train_bench on 5 min of Swahili, 2 cores (13 train and 4 dev clips, batch 16, an
+# evaluation every step). float32: 160 clips trained in 467 s, 11 evaluations in 116 s,
+# 625 s end to end. bfloat16 (two runs): 128 clips in 235 and 233 s, 9 evaluations in 80
+# and 71 s, 340 and 329 s end to end. GPU: the Hausa run alone on an
+# H200: 15,360 clips in 92 s; 9 evaluations of 141 dev clips and the set-up took the other
+# 122 s of 214. Decoding and checking the data runs on the CPU either way: 48 min of
+# Swahili Opus took 7.4 s here (386 audio s/s).
 MEASURED = {
-    "cpu": Throughput(0.223, 0.055, 30.0, 350.0, "measured on a 2-core CPU"),
-    "cuda": Throughput(166.0, 13.0, 25.0, 350.0, "measured on an NVIDIA H200; other GPUs differ"),
+    ("cpu", "float32"): Throughput(0.343, 0.38, 33.0, 350.0, "measured on a 2-core CPU in float32"),
+    ("cpu", "bfloat16"): Throughput(0.55, 0.48, 17.0, 350.0, "measured on a 2-core CPU in bfloat16"),
+    ("cuda", "bfloat16"): Throughput(166.0, 13.0, 25.0, 350.0, "measured on an NVIDIA H200; other GPUs differ"),
 }
 
 
@@ -71,13 +75,19 @@ def estimate_training(
     batch_size: int,
     eval_every: int,
     starts_from_adapter: bool = False,
+    precision: str | None = None,
 ) -> Estimate:
-    """Seconds a run of `steps` optimiser steps takes on `device` ("cpu" or "cuda")."""
-    if device not in MEASURED:
-        raise ValueError(f"no throughput measured for device {device!r}; known: {', '.join(MEASURED)}")
+    """Seconds a run of `steps` optimiser steps takes on `device` ("cpu" or "cuda") in
+    `precision` (default: what `--precision auto` trains in here)."""
+    devices = sorted({d for d, _ in MEASURED})
+    if device not in devices:
+        raise ValueError(f"no throughput measured for device {device!r}; known: {', '.join(devices)}")
     if min(steps, batch_size, eval_every) < 1 or min(train_clips, dev_clips) < 0 or data_seconds < 0:
         raise ValueError("steps, batch size and eval cadence must be at least 1, clips and seconds not negative")
-    rate = MEASURED[device]
+    precision = precision or auto_precision(device)
+    if (device, precision) not in MEASURED:
+        raise ValueError(f"no throughput measured for {device} in {precision}")
+    rate = MEASURED[device, precision]
     evaluations = evaluation_count(steps, eval_every, starts_from_adapter=starts_from_adapter)
     scored = min(dev_clips, TrainConfig.dev_max_clips)
     return Estimate(
@@ -99,6 +109,18 @@ def training_device(requested: str = "auto") -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@functools.cache
+def auto_precision(device: str) -> str:
+    """The precision of the figures that fit `--precision auto` on `device` here: a CPU trains
+    in bfloat16 only where it computes it natively; the GPU figures are bfloat16 ones (a GPU
+    without it trains in float16). Imports torch; cached."""
+    if device == "cuda":
+        return "bfloat16"
+    from ..fast_linear import cpu_has_fast_bf16
+
+    return "bfloat16" if cpu_has_fast_bf16() else "float32"
 
 
 def duration_text(seconds: float) -> str:

@@ -24,7 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from lorawhisper_app.core.training.config import WARM_NONE, TrainConfig
-from lorawhisper_app.core.training.estimate import Estimate, duration_text, estimate_training, steps_for, training_device
+from lorawhisper_app.core.training.estimate import (
+    Estimate,
+    auto_precision,
+    duration_text,
+    estimate_training,
+    steps_for,
+    training_device,
+)
 from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import WizardState, adapter_name_problem
 
@@ -205,7 +212,9 @@ class SettingsPage(QWizardPage):
         self.apply_preset(self.preset().name if self.preset() else DEFAULT_PRESET)
 
     def _find_device(self, _progress: Callable[[int, int], None], _cancel: threading.Event) -> str:
-        return training_device(self.state.plan.device)
+        device = training_device(self.state.plan.device)
+        auto_precision(device)  # looks at the CPU through torch: here, off the GUI thread
+        return device
 
     def _device_found(self, device: str) -> None:
         self.device, self.device_task = device, None

@@ -21,7 +21,7 @@ import torch
 from transformers import WhisperForConditionalGeneration
 
 from ..decoder_steps import DecoderSteps, StepCache
-from ..decoding import SpecialTokens
+from ..decoding import SpecialTokens, WindowDecoder
 from ..metrics import corpus_rates
 from .batches import Example, batch_features
 
@@ -46,14 +46,11 @@ def _keep_rows(cache: StepCache, rows: torch.Tensor) -> None:
 
 
 def _decode_batch(
-    model: WhisperForConditionalGeneration, steps: DecoderSteps, chunk: list[Example], prompt: list[int],
-    blocked: torch.Tensor, eot: int, encoder_amp: Callable[[], contextlib.AbstractContextManager],
+    model: WhisperForConditionalGeneration, encoder: WindowDecoder, steps: DecoderSteps, chunk: list[Example],
+    prompt: list[int], blocked: torch.Tensor, eot: int,
 ) -> list[list[int]]:
     device = model.device
-    feats = batch_features(chunk, model.config.num_mel_bins, device).to(model.dtype)
-    with encoder_amp():
-        encoded = model.model.encoder(feats).last_hidden_state
-    cache = steps.start(encoded)
+    cache = steps.start(encoder.encode(batch_features(chunk, model.config.num_mel_bins, device)))
     hidden = steps(torch.tensor([prompt] * len(chunk), device=device), cache)
     budgets = [token_budget(len(ex.audio)) for ex in chunk]
     tokens: list[list[int]] = [[] for _ in chunk]
@@ -105,14 +102,12 @@ def greedy_texts(
     steps = DecoderSteps(model)
     order = sorted(range(len(examples)), key=lambda i: -len(examples[i].audio))
     texts = [""] * len(examples)
-    def amp() -> contextlib.AbstractContextManager:
-        return torch.autocast(device.type, dtype=autocast) if autocast else contextlib.nullcontext()
-
-    encoder_amp = amp if encoder_only else contextlib.nullcontext
-    with contextlib.nullcontext() if encoder_only else amp():
+    encoder = WindowDecoder(model, tokens, autocast if encoder_only else None)
+    whole = torch.autocast(device.type, dtype=autocast) if autocast and not encoder_only else contextlib.nullcontext()
+    with whole:
         for start in range(0, len(order), batch_size):
             picked = order[start : start + batch_size]
-            decoded = _decode_batch(model, steps, [examples[i] for i in picked], prompt, blocked, tokens.eot, encoder_amp)
+            decoded = _decode_batch(model, encoder, steps, [examples[i] for i in picked], prompt, blocked, tokens.eot)
             for index, ids in zip(picked, decoded):
                 texts[index] = decode_text(ids).strip()
     return texts

@@ -178,7 +178,7 @@ class SimilarityPage(QWizardPage):
     ) -> Similarity:
         from lorawhisper_app.core.audio import load_audio
         from lorawhisper_app.core.features import N_SAMPLES
-        from lorawhisper_app.core.training.estimate import auto_precision, training_device
+        from lorawhisper_app.core.training.estimate import training_device
         from lorawhisper_app.core.training.similarity import lid_sample, mean_lid, rank_neighbours
 
         holder = self.state.holder
@@ -211,9 +211,7 @@ class SimilarityPage(QWizardPage):
         compatible = [i for i in self.state.store.list() if i.compatible_with(engine.fingerprint)]
         neighbours = rank_neighbours(lid, compatible, exclude=language)
         decode_token = language if is_whisper_language(language) else next(iter(lid))
-        device = training_device(self.state.plan.device)
-        auto_precision(device)  # the settings page's estimate needs it: look at the CPU here, off the GUI thread
-        return Similarity(lid, neighbours, decode_token, device)
+        return Similarity(lid, neighbours, decode_token, training_device(self.state.plan.device))
 
     def _progress(self, done: int, total: int) -> None:
         self.status.setText("Listening to a sample of your clips…")

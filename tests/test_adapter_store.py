@@ -16,7 +16,7 @@ from tiny_whisper import make_lora_adapter, make_tiny_whisper
 
 from lorawhisper_app.core import adapter_store
 from lorawhisper_app.core.adapter_meta import AdapterMeta, BaseModelRef, DevWer, LoraSpec
-from lorawhisper_app.core.adapter_store import AdapterStore, validate_adapter_dir
+from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir, validate_adapter_dir
 from lorawhisper_app.core.errors import AdapterError
 
 FP = "sha256:" + "a1" * 32
@@ -158,6 +158,16 @@ def test_empty_store(tmp_path):
     assert store.list() == [] and store.problems() == []
     with pytest.raises(AdapterError, match="^no adapter named sw; installed: none$"):
         store.get("sw")
+
+
+def test_bundled_folder_can_be_moved_or_hidden(monkeypatch, tmp_path):
+    shipped = bundled_adapter_dir()
+    assert shipped is not None and (shipped / "sw" / "lorawhisper.json").is_file()
+    monkeypatch.setenv("LORAWHISPER_BUNDLED_ADAPTERS", str(tmp_path))
+    assert bundled_adapter_dir() == tmp_path
+    monkeypatch.setenv("LORAWHISPER_BUNDLED_ADAPTERS", "")
+    assert bundled_adapter_dir() is None
+    assert AdapterStore(bundled_adapter_dir(), tmp_path / "user").list() == []
 
 
 def test_list_get_and_shadowing(template, store):

@@ -137,6 +137,14 @@ class Experiments:
         return [str(train), "--language", language, "--name", name, "--dev", str(dev),
                 "--device", self.device, "--json", *extra, *self.extra]
 
+    def store_env(self, store: str) -> dict[str, str]:
+        """Child environment whose user store is `work/<store>`; the synthetic store also hides
+        the app's bundled adapters, so a warm start there picks among synthetic languages only."""
+        env = {**self.env, "XDG_DATA_HOME": str(self.work / store)}
+        if store == "synthetic":
+            env["LORAWHISPER_BUNDLED_ADAPTERS"] = ""
+        return env
+
     def phase(self, name: str, runs: list[Run], estimate: float, store: str = "data") -> bool:
         """Run `runs` in parallel with the user store under `work/<store>`; skipped when the
         deadline leaves less than `estimate` seconds."""
@@ -150,7 +158,7 @@ class Experiments:
             self.runs[run.key] = run
             command = [sys.executable, "-m", "lorawhisper_app.cli.main", "train", *run.args]
             out, err = (open(self.work / f"{run.key}.{ext}", "w") for ext in ("out", "err"))
-            env = {**self.env, "XDG_DATA_HOME": str(self.work / store)}
+            env = self.store_env(store)
             procs.append((run, subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env), out, err))
         ended: dict[str, float] = {}
         while len(ended) < len(procs):
@@ -180,7 +188,7 @@ class Experiments:
         if not folder.is_dir():  # the run was stopped before it finished
             self.phases.append({"phase": f"install-{code}", "skipped": f"{folder} does not exist"})
             return False
-        env = {**self.env, "XDG_DATA_HOME": str(self.work / store)}
+        env = self.store_env(store)
         command = [sys.executable, "-m", "lorawhisper_app.cli.main", "adapters", "import", str(folder), "--replace"]
         done = subprocess.run(command + self.model_args, env=env, capture_output=True, text=True)
         if done.returncode != 0:

@@ -25,6 +25,7 @@ Results: `results.json` (every run's similarity ranking, dev-WER history and tim
 
 What a GPU session still has to run (docs/experiments.md):
   ... --use-shipped --phases ship-ha,expand-90m-s1,closer-pair,synthetic-7,synthetic-pt,expand-90m-s0 --variants cold,warm,moe
+On a CPU, `--jobs 1 --synthetic-steps 10,30` ran the synthetic phases at a small budget.
 """
 
 from __future__ import annotations
@@ -89,9 +90,12 @@ class Run:
 class Experiments:
     def __init__(
         self, speech: Path, work: Path, out: Path, deadline: float, device: str, extra: list[str],
-        variants: dict[str, list[str]] = VARIANTS,
+        variants: dict[str, list[str]] = VARIANTS, jobs: int | None = None,
+        synthetic_steps: tuple[int | None, int] = (None, SYNTHETIC_STEPS),
     ) -> None:
         self.speech = speech
+        self.jobs = jobs  # runs of a phase at once (None: all of them)
+        self.synthetic_steps = synthetic_steps  # (each of the seven: None for the default epochs, the eighth)
         self.variants = variants
         self.work = work
         self.out = out
@@ -146,12 +150,21 @@ class Experiments:
         return env
 
     def phase(self, name: str, runs: list[Run], estimate: float, store: str = "data") -> bool:
-        """Run `runs` in parallel with the user store under `work/<store>`; skipped when the
+        """Run `runs` in parallel (`jobs` at a time) with the user store under `work/<store>`; skipped when the
         deadline leaves less than `estimate` seconds."""
         if self.left() < estimate:
             self.phases.append({"phase": name, "skipped": f"{self.left():.0f} s left, needs about {estimate:.0f}"})
             print(f"[{name}] skipped: {self.left():.0f} s left", flush=True)
             return False
+        began = time.monotonic()
+        batch = self.jobs or len(runs)
+        for start in range(0, len(runs), batch):
+            self.run_together(name, runs[start : start + batch], store)
+        self.phases.append({"phase": name, "seconds": time.monotonic() - began, "runs": [r.key for r in runs]})
+        self.save()
+        return True
+
+    def run_together(self, name: str, runs: list[Run], store: str) -> None:
         began = time.monotonic()
         procs = []
         for run in runs:
@@ -179,9 +192,6 @@ class Experiments:
             run.events = [json.loads(line) for line in lines if line.startswith("{")]
             run.stderr_tail = (self.work / f"{run.key}.err").read_text()[-1500:]
             print(f"[{name}] {run.key}: rc {proc.returncode}, {run.seconds:.0f} s, best dev WER {run.best_wer()}", flush=True)
-        self.phases.append({"phase": name, "seconds": time.monotonic() - began, "runs": [r.key for r in runs]})
-        self.save()
-        return True
 
     def install(self, code: str, folder: Path, store: str) -> bool:
         """`lorawhisper adapters import` into store `store`; a refusal is recorded, not raised."""
@@ -243,7 +253,9 @@ class Experiments:
         return runs
 
     def synthetic_seven(self) -> list[Run]:
-        return [Run(f"syn-{c}", self.train_args(c, c, self.manifest("train", c, synthetic=True), synthetic=True))
+        steps = self.synthetic_steps[0]
+        budget = [] if steps is None else ["--steps", str(steps), "--eval-every", str(min(steps, SYNTHETIC_EVAL_EVERY))]
+        return [Run(f"syn-{c}", self.train_args(c, c, self.manifest("train", c, synthetic=True), *budget, synthetic=True))
                 for c in SYNTHETIC]
 
     def synthetic_eighth(self) -> list[Run]:
@@ -252,7 +264,7 @@ class Experiments:
         for variant, flags in self.variants.items():
             key = f"syn-{SYNTHETIC_NEW}-{variant}"
             runs.append(Run(key, self.train_args(
-                SYNTHETIC_NEW, SYNTHETIC_NEW, train, *flags, "--steps", str(SYNTHETIC_STEPS), "--eval-every",
+                SYNTHETIC_NEW, SYNTHETIC_NEW, train, *flags, "--steps", str(self.synthetic_steps[1]), "--eval-every",
                 str(SYNTHETIC_EVAL_EVERY), "--patience", "1000", "--no-install", "--run-dir", str(self.work / "runs" / key),
                 synthetic=True)))
         return runs
@@ -320,18 +332,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two steps per run: checks the pipeline, not the method")
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated, from: " + ", ".join(PHASES))
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=None, help="runs of a phase at once (default: all; 1 on a CPU)")
+    parser.add_argument("--synthetic-steps", default=f"epochs,{SYNTHETIC_STEPS}",
+                        help="steps for each of the seven synthetic adapters (or 'epochs': the default) and for the eighth")
     parser.add_argument("--use-shipped", action="store_true", help="install the adapters in adapters/ instead of training them")
     args = parser.parse_args(argv)
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     variants = {v.strip(): VARIANTS[v.strip()] for v in args.variants.split(",") if v.strip() in VARIANTS}
     if phases - set(PHASES) or not variants:
         parser.error(f"--phases takes {', '.join(PHASES)}; --variants takes {', '.join(VARIANTS)}")
+    seven, _, eighth = args.synthetic_steps.partition(",")
+    if not eighth.isdigit() or not (seven == "epochs" or seven.isdigit()) or (args.jobs is not None and args.jobs < 1):
+        parser.error("--synthetic-steps takes SEVEN,EIGHTH (SEVEN a number or 'epochs'); --jobs a positive number")
     extra = (["--model", args.model] if args.model else []) + (["--steps", "2", "--eval-every", "1"] if args.quick else [])
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     experiments = Experiments(Path(args.speech), work, Path(args.out), time.monotonic() + args.seconds, args.device, extra,
-                              variants)
+                              variants, args.jobs, (None if seven == "epochs" else int(seven), int(eighth)))
     experiments.main(phases, args.use_shipped)
     return 0
 

@@ -174,11 +174,13 @@ class Experiments:
             env = self.store_env(store)
             procs.append((run, subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env), out, err))
         ended: dict[str, float] = {}
+        cancelled = False
         while len(ended) < len(procs):
             for run, proc, _, _ in procs:
                 if run.key not in ended and proc.poll() is not None:
                     ended[run.key] = time.monotonic() - began
-            if self.left() < 0:  # out of time: runs cancel cleanly at their next step
+            if self.left() < 0 and not cancelled:  # out of time: runs cancel cleanly at their next step
+                cancelled = True  # once: a second SIGTERM stops `lorawhisper train` at once
                 for _, proc, _, _ in procs:
                     if proc.poll() is None:
                         proc.send_signal(signal.SIGTERM)

@@ -159,6 +159,9 @@ class Experiments:
         began = time.monotonic()
         batch = self.jobs or len(runs)
         for start in range(0, len(runs), batch):
+            if self.left() < 0:
+                self.phases.append({"phase": name, "skipped": [r.key for r in runs[start:]]})
+                break
             self.run_together(name, runs[start : start + batch], store)
         self.phases.append({"phase": name, "seconds": time.monotonic() - began, "runs": [r.key for r in runs]})
         self.save()

@@ -52,11 +52,10 @@ def bundled_adapter_dir() -> Path | None:
     """`$LORAWHISPER_BUNDLED_ADAPTERS` when set (empty: no bundled adapters), else the
     repository's `adapters/` folder; None when the folder does not exist."""
     override = os.environ.get("LORAWHISPER_BUNDLED_ADAPTERS")
-    if override is not None:
-        folder = Path(override).expanduser() if override else None
-    else:
-        folder = Path(lorawhisper_app.__file__).resolve().parent.parent / "adapters"
-    return folder if folder is not None and folder.is_dir() else None
+    if override == "":
+        return None
+    folder = Path(override).expanduser() if override else Path(lorawhisper_app.__file__).resolve().parent.parent / "adapters"
+    return folder if folder.is_dir() else None
 
 
 # --- validation -------------------------------------------------------------------

@@ -14,10 +14,13 @@ Phases, in this order (each starts only while the deadline leaves room; `--phase
                  picks some) at equal step budgets, on all 90 minutes of each...
   expand-10m-s0  ...and on 10 minutes.
   closer-pair    Luganda warm-started from the shipped Kinyarwanda adapter (store `closer`:
-                 the four of `data` and rw), on 90 and 10 minutes.
+                 the four of `data` and rw), beside a cold run at the same budget unless an
+                 expansion phase already ran that one; on 90 and 10 minutes (`--closer-budgets`).
   synthetic-7    Synthetic speech, in a store of its own: adapters for en de fr es it nl pl,
   synthetic-pt   then Portuguese added in each variant.
-  expand-90m-s1, expand-10m-s1   The expansion runs again with seed 1.
+  expand-90m-s1, expand-10m-s1, synthetic-pt-s1   Those runs again with seed 1.
+Every store hides the app's bundled adapters (the shipped rw and lg among them), so a
+run sees only the adapters the experiment installed.
 `--use-shipped` installs the four shipped adapters (`adapters/`) into `data` instead of
 training them. Without it, the variant with the lowest mean dev WER on 90 minutes is
 installed for rw and lg (store `final`, exported as .tar).
@@ -57,7 +60,7 @@ SYNTHETIC = ("en", "de", "fr", "es", "it", "nl", "pl")
 SYNTHETIC_NEW = "pt"
 SYNTHETIC_STEPS, SYNTHETIC_EVAL_EVERY = 80, 10
 PHASES = ("ship-ha", "ship-rest", "expand-90m-s0", "expand-10m-s0", "closer-pair", "synthetic-7", "synthetic-pt",
-          "expand-90m-s1", "expand-10m-s1")
+          "expand-90m-s1", "expand-10m-s1", "synthetic-pt-s1")
 BUNDLED = Path(__file__).resolve().parents[2] / "adapters"
 
 
@@ -92,10 +95,13 @@ class Experiments:
         self, speech: Path, work: Path, out: Path, deadline: float, device: str, extra: list[str],
         variants: dict[str, list[str]] = VARIANTS, jobs: int | None = None,
         synthetic_steps: tuple[int | None, int] = (None, SYNTHETIC_STEPS),
+        closer_budgets: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         self.speech = speech
         self.jobs = jobs  # runs of a phase at once (None: all of them)
         self.synthetic_steps = synthetic_steps  # (each of the seven: None for the default epochs, the eighth)
+        # minutes of Luganda -> (steps, evaluate every) for the closer pair
+        self.closer_budgets = closer_budgets or {m: (BUDGETS[m], EVAL_EVERY[m]) for m in BUDGETS}
         self.variants = variants
         self.work = work
         self.out = out
@@ -142,12 +148,10 @@ class Experiments:
                 "--device", self.device, "--json", *extra, *self.extra]
 
     def store_env(self, store: str) -> dict[str, str]:
-        """Child environment whose user store is `work/<store>`; the synthetic store also hides
-        the app's bundled adapters, so a warm start there picks among synthetic languages only."""
-        env = {**self.env, "XDG_DATA_HOME": str(self.work / store)}
-        if store == "synthetic":
-            env["LORAWHISPER_BUNDLED_ADAPTERS"] = ""
-        return env
+        """Child environment whose user store is `work/<store>` and that hides the app's bundled
+        adapters: otherwise the shipped rw would be a neighbour of lg in every store (and the
+        shipped lg of rw), and a synthetic warm start could pick a real-speech adapter."""
+        return {**self.env, "XDG_DATA_HOME": str(self.work / store), "LORAWHISPER_BUNDLED_ADAPTERS": ""}
 
     def phase(self, name: str, runs: list[Run], estimate: float, store: str = "data") -> bool:
         """Run `runs` in parallel (`jobs` at a time) with the user store under `work/<store>`; skipped when the
@@ -249,12 +253,14 @@ class Experiments:
 
     def closer_pair(self) -> list[Run]:
         runs = []
-        for minutes in (90, 10):
+        for minutes, (steps, every) in self.closer_budgets.items():
             train = self.manifest("train", "lg", None if minutes == 90 else minutes)
-            key = f"lg-from-rw-{minutes}m-s0"
-            runs.append(Run(key, self.train_args(
-                "lg", "lg", train, "--warm-start", "rw", "--steps", str(BUDGETS[minutes]), "--eval-every",
-                str(EVAL_EVERY[minutes]), "--patience", "1000", "--no-install", "--run-dir", str(self.work / "runs" / key))))
+            for start, flags in (("from-rw", ["--warm-start", "rw"]), ("cold", ["--warm-start", "none"])):
+                key = f"lg-{start}-{minutes}m-s0"
+                args = self.train_args("lg", "lg", train, *flags, "--steps", str(steps), "--eval-every", str(every),
+                                       "--patience", "1000", "--no-install", "--run-dir", str(self.work / "runs" / key))
+                if key not in self.runs or self.runs[key].args != args:  # an expansion phase may have run this cold one
+                    runs.append(Run(key, args))
         return runs
 
     def synthetic_seven(self) -> list[Run]:
@@ -263,15 +269,15 @@ class Experiments:
         return [Run(f"syn-{c}", self.train_args(c, c, self.manifest("train", c, synthetic=True), *budget, synthetic=True))
                 for c in SYNTHETIC]
 
-    def synthetic_eighth(self) -> list[Run]:
+    def synthetic_eighth(self, seed: int) -> list[Run]:
         train = self.manifest("train", SYNTHETIC_NEW, synthetic=True)
         runs = []
         for variant, flags in self.variants.items():
-            key = f"syn-{SYNTHETIC_NEW}-{variant}"
+            key = f"syn-{SYNTHETIC_NEW}-{variant}-s{seed}"
             runs.append(Run(key, self.train_args(
                 SYNTHETIC_NEW, SYNTHETIC_NEW, train, *flags, "--steps", str(self.synthetic_steps[1]), "--eval-every",
-                str(SYNTHETIC_EVAL_EVERY), "--patience", "1000", "--no-install", "--run-dir", str(self.work / "runs" / key),
-                synthetic=True)))
+                str(SYNTHETIC_EVAL_EVERY), "--patience", "1000", "--seed", str(seed), "--no-install",
+                "--run-dir", str(self.work / "runs" / key), synthetic=True)))
         return runs
 
     def fill_closer_store(self) -> bool:
@@ -305,9 +311,10 @@ class Experiments:
             ("expand-10m-s0", lambda: self.expansion_runs(10, 0), 60, "data"),
             ("closer-pair", self.closer_pair, 90, "closer"),
             ("synthetic-7", self.synthetic_seven, 90, "synthetic"),
-            ("synthetic-pt", self.synthetic_eighth, 60, "synthetic"),
+            ("synthetic-pt", lambda: self.synthetic_eighth(0), 60, "synthetic"),
             ("expand-90m-s1", lambda: self.expansion_runs(90, 1), 120, "data"),
             ("expand-10m-s1", lambda: self.expansion_runs(10, 1), 60, "data"),
+            ("synthetic-pt-s1", lambda: self.synthetic_eighth(1), 60, "synthetic"),
         ]
         for name, runs, estimate, store in plan:
             if name not in phases:
@@ -320,7 +327,7 @@ class Experiments:
                 for code in SHIPPED:
                     self.export(code, "data")
             if name == "synthetic-7" and not ran:
-                phases.discard("synthetic-pt")  # the eighth language needs the seven
+                phases -= {"synthetic-pt", "synthetic-pt-s1"}  # the eighth language needs the seven
         if not use_shipped:
             self.ship_new_languages()
         self.save()
@@ -340,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="runs of a phase at once (default: all; 1 on a CPU)")
     parser.add_argument("--synthetic-steps", default=f"epochs,{SYNTHETIC_STEPS}",
                         help="steps for each of the seven synthetic adapters (or 'epochs': the default) and for the eighth")
+    parser.add_argument("--closer-budgets", default=",".join(f"{m}:{BUDGETS[m]}:{EVAL_EVERY[m]}" for m in BUDGETS),
+                        help="MINUTES:STEPS:EVERY,... for the closer pair (minutes of Luganda: 90 is all of it)")
     parser.add_argument("--use-shipped", action="store_true", help="install the adapters in adapters/ instead of training them")
     args = parser.parse_args(argv)
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
@@ -349,12 +358,16 @@ def main(argv: list[str] | None = None) -> int:
     seven, _, eighth = args.synthetic_steps.partition(",")
     if not eighth.isdigit() or not (seven == "epochs" or seven.isdigit()) or (args.jobs is not None and args.jobs < 1):
         parser.error("--synthetic-steps takes SEVEN,EIGHTH (SEVEN a number or 'epochs'); --jobs a positive number")
+    try:
+        closer = {int(m): (int(s), int(e)) for m, s, e in (b.split(":") for b in args.closer_budgets.split(","))}
+    except ValueError:
+        parser.error("--closer-budgets takes MINUTES:STEPS:EVERY, comma-separated (for example 10:45:15)")
     extra = (["--model", args.model] if args.model else []) + (["--steps", "2", "--eval-every", "1"] if args.quick else [])
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     experiments = Experiments(Path(args.speech), work, Path(args.out), time.monotonic() + args.seconds, args.device, extra,
-                              variants, args.jobs, (None if seven == "epochs" else int(seven), int(eighth)))
+                              variants, args.jobs, (None if seven == "epochs" else int(seven), int(eighth)), closer)
     experiments.main(phases, args.use_shipped)
     return 0
 

@@ -90,8 +90,9 @@ def report(results: dict, figures: Path | None) -> str:
         ranking = ", ".join(f"{r['language']} {r['similarity']:.2f}" for r in _similarity(run)[:3])
         lines.append(f"| {key} | {ranking} | {history[0][1]:.3f} | {run['best_wer']:.3f} | {_done(run).get('data', {}).get('best_step', '?')} |")
         parts = key.split("-")
-        if key.startswith("syn-"):
-            language, variant, size, seed = "syn-" + parts[1], "-".join(parts[2:]) or "adapter", "15m", "s0"
+        if key.startswith("syn-"):  # syn-CODE for the seven, syn-pt-VARIANT[-sSEED] for the eighth
+            seed = parts.pop() if len(parts) > 3 and parts[-1][1:].isdigit() else "s0"
+            language, variant, size = "syn-" + parts[1], "-".join(parts[2:]) or "adapter", "15m"
         else:
             language, size, seed = parts[0], parts[-2], parts[-1]
             variant = "-".join(parts[1:-2])

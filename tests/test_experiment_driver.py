@@ -1,0 +1,77 @@
+"""The adapter-experiment driver's planning (no training here: the runs it plans are
+`lorawhisper train` commands, which test_training runs) and the report over its results."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lorawhisper_app.benchmarks import adapter_experiments
+from lorawhisper_app.benchmarks.adapter_experiments import Experiments, Run
+from lorawhisper_app.benchmarks.experiment_report import report
+
+
+@pytest.fixture
+def speech(tmp_path) -> Path:
+    """A speech folder with a manifest per split: 12 Luganda clips of 60 s in train, 2 in dev."""
+    for split, count in (("train", 12), ("dev", 2)):
+        rows = [{"id": f"lg-{split}-{i}", "path": f"{i}.wav", "text": "x", "language": "lg", "duration_s": 60.0}
+                for i in range(count)]
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path
+
+
+def experiments(speech: Path, tmp_path: Path, **kwargs) -> Experiments:
+    return Experiments(speech, tmp_path / "work", tmp_path / "out", 1e9, "cpu", [], **kwargs)
+
+
+def test_every_store_hides_the_bundled_adapters(speech, tmp_path):
+    exp = experiments(speech, tmp_path)
+    for store in ("data", "closer", "synthetic"):
+        env = exp.store_env(store)
+        assert env["LORAWHISPER_BUNDLED_ADAPTERS"] == ""
+        assert env["XDG_DATA_HOME"] == str(tmp_path / "work" / store)
+
+
+def test_closer_pair_runs_cold_beside_the_warm_start_unless_that_cold_run_already_ran(speech, tmp_path):
+    exp = experiments(speech, tmp_path, closer_budgets={10: (45, 15)})
+    runs = exp.closer_pair()
+    assert [r.key for r in runs] == ["lg-from-rw-10m-s0", "lg-cold-10m-s0"]
+    warm, cold = runs
+    assert warm.args[warm.args.index("--warm-start") + 1] == "rw"
+    assert cold.args[cold.args.index("--warm-start") + 1] == "none"
+    for run in runs:
+        assert run.args[run.args.index("--steps") + 1] == "45"
+        assert run.args[run.args.index("--eval-every") + 1] == "15"
+    train = Path(warm.args[0]).read_text().splitlines()
+    assert len(train) == 10  # ten 60 s clips make the 10 minutes
+
+    exp.runs[cold.key] = cold  # as if expand-10m-s0 had run it with the same arguments
+    assert [r.key for r in exp.closer_pair()] == ["lg-from-rw-10m-s0"]
+    exp.closer_budgets = {10: (60, 20)}  # another budget: the earlier cold run does not stand in
+    assert [r.key for r in exp.closer_pair()] == ["lg-from-rw-10m-s0", "lg-cold-10m-s0"]
+
+
+def test_closer_budgets_option_is_checked(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        adapter_experiments.main(["--out", str(tmp_path), "--closer-budgets", "10:45"])
+    assert "--closer-budgets takes MINUTES:STEPS:EVERY" in capsys.readouterr().err
+
+
+def run_result(key: str, history: list[tuple[int, float]]) -> dict:
+    events = [{"event": "eval", "step": s, "dev_wer": w} for s, w in history]
+    return Run(key, []).to_dict() | {"events": events, "best_wer": min(w for _, w in history)}
+
+
+def test_report_averages_seeds_of_the_synthetic_eighth_language():
+    results = {"phases": [], "runs": {
+        "syn-pt-cold": run_result("syn-pt-cold", [(0, 1.2), (30, 0.16)]),  # a results file from before seeds
+        "syn-pt-cold-s1": run_result("syn-pt-cold-s1", [(0, 1.2), (30, 0.14)]),
+        "syn-pt-moe-s1": run_result("syn-pt-moe-s1", [(0, 0.8), (30, 0.13)]),
+        "lg-from-rw-10m-s0": run_result("lg-from-rw-10m-s0", [(0, 1.1), (45, 0.9)]),
+    }}
+    text = report(results, None)
+    assert "| syn-pt | 15m | cold | 0.150 | 2 |" in text
+    assert "| syn-pt | 15m | moe | 0.130 | 1 |" in text
+    assert "| lg | 10m | from-rw | 0.900 | 1 |" in text

@@ -23,6 +23,7 @@ def speech(tmp_path) -> Path:
 
 
 def experiments(speech: Path, tmp_path: Path, **kwargs) -> Experiments:
+    (tmp_path / "out").mkdir(exist_ok=True)
     return Experiments(speech, tmp_path / "work", tmp_path / "out", 1e9, "cpu", [], **kwargs)
 
 
@@ -75,3 +76,19 @@ def test_report_averages_seeds_of_the_synthetic_eighth_language():
     assert "| syn-pt | 15m | cold | 0.150 | 2 |" in text
     assert "| syn-pt | 15m | moe | 0.130 | 1 |" in text
     assert "| lg | 10m | from-rw | 0.900 | 1 |" in text
+
+
+def test_a_phase_past_its_deadline_skips_its_later_batches_and_says_which(speech, tmp_path, monkeypatch):
+    exp = experiments(speech, tmp_path, jobs=1)
+    ran: list[str] = []
+
+    def run_together(name, runs, store):  # stands in for the child processes; the first batch uses up the time
+        ran.extend(r.key for r in runs)
+        exp.deadline = 0.0
+
+    monkeypatch.setattr(exp, "run_together", run_together)
+    exp.closer_budgets = {10: (45, 15)}
+    assert exp.phase("closer-pair", exp.closer_pair(), 0, store="closer")
+    assert ran == ["lg-from-rw-10m-s0"]
+    assert {"phase": "closer-pair", "skipped": ["lg-cold-10m-s0"]} in exp.phases
+    assert next(p for p in exp.phases if "runs" in p)["runs"] == ["lg-from-rw-10m-s0"]

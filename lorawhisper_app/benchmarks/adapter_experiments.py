@@ -27,8 +27,9 @@ installed for rw and lg (store `final`, exported as .tar).
 Results: `results.json` (every run's similarity ranking, dev-WER history and timings).
 
 What a GPU session still has to run (docs/experiments.md):
-  ... --use-shipped --phases ship-ha,expand-90m-s1,closer-pair,synthetic-7,synthetic-pt,expand-90m-s0 --variants cold,warm,moe
-On a CPU, `--jobs 1 --synthetic-steps 10,30` ran the synthetic phases at a small budget.
+  ... --use-shipped --phases ship-ha,expand-90m-s1,closer-pair,synthetic-7,synthetic-pt,synthetic-pt-s1,expand-90m-s0 --variants cold,warm,moe
+On a CPU, `--jobs 1 --synthetic-steps 10,30` ran the synthetic phases, and `--jobs 1 --phases closer-pair
+--closer-budgets 10:45:15` the closer pair on 10 minutes, at small budgets.
 """
 
 from __future__ import annotations
@@ -162,12 +163,14 @@ class Experiments:
             return False
         began = time.monotonic()
         batch = self.jobs or len(runs)
+        started: list[str] = []
         for start in range(0, len(runs), batch):
             if self.left() < 0:
                 self.phases.append({"phase": name, "skipped": [r.key for r in runs[start:]]})
                 break
             self.run_together(name, runs[start : start + batch], store)
-        self.phases.append({"phase": name, "seconds": time.monotonic() - began, "runs": [r.key for r in runs]})
+            started += [r.key for r in runs[start : start + batch]]
+        self.phases.append({"phase": name, "seconds": time.monotonic() - began, "runs": started})
         self.save()
         return True
 

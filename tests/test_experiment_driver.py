@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lorawhisper_app.benchmarks import adapter_experiments
-from lorawhisper_app.benchmarks.adapter_experiments import Experiments, Run
+from lorawhisper_app.benchmarks.adapter_experiments import BUDGETS, EVAL_EVERY, Experiments, Run
 from lorawhisper_app.benchmarks.experiment_report import report
 
 
@@ -48,7 +48,8 @@ def test_closer_pair_runs_cold_beside_the_warm_start_unless_that_cold_run_alread
     train = Path(warm.args[0]).read_text().splitlines()
     assert len(train) == 10  # ten 60 s clips make the 10 minutes
 
-    exp.runs[cold.key] = cold  # as if expand-10m-s0 had run it with the same arguments
+    exp.closer_budgets = {10: (BUDGETS[10], EVAL_EVERY[10])}  # expand-10m-s0's budget
+    exp.runs.update((r.key, r) for r in exp.expansion_runs(10, 0))  # as if expand-10m-s0 had run
     assert [r.key for r in exp.closer_pair()] == ["lg-from-rw-10m-s0"]
     exp.closer_budgets = {10: (60, 20)}  # another budget: the earlier cold run does not stand in
     assert [r.key for r in exp.closer_pair()] == ["lg-from-rw-10m-s0", "lg-cold-10m-s0"]

@@ -168,8 +168,9 @@ class Experiments:
             if self.left() < 0:
                 self.phases.append({"phase": name, "skipped": [r.key for r in runs[start:]]})
                 break
-            self.run_together(name, runs[start : start + batch], store)
-            started += [r.key for r in runs[start : start + batch]]
+            together = runs[start : start + batch]
+            self.run_together(name, together, store)
+            started += [r.key for r in together]
         self.phases.append({"phase": name, "seconds": time.monotonic() - began, "runs": started})
         self.save()
         return True
@@ -230,15 +231,20 @@ class Experiments:
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
         tmp.replace(self.out / "results.json")
 
+    def new_language_run(self, code: str, start: str, flags: list[str], train: Path, minutes: int, steps: int,
+                         every: int, seed: int) -> Run:
+        """Adding `code` from `train` (`minutes` of it) with the start `flags`; key CODE-START-MINUTESm-sSEED."""
+        key = f"{code}-{start}-{minutes}m-s{seed}"
+        return Run(key, self.train_args(
+            code, code, train, *flags, "--steps", str(steps), "--eval-every", str(every), "--patience", "1000",
+            "--seed", str(seed), "--no-install", "--run-dir", str(self.work / "runs" / key)))
+
     def expansion_runs(self, minutes: int, seed: int) -> list[Run]:
         runs = []
         for code in NEW:
             train = self.manifest("train", code, None if minutes == 90 else minutes)
-            for variant, flags in self.variants.items():
-                key = f"{code}-{variant}-{minutes}m-s{seed}"
-                runs.append(Run(key, self.train_args(
-                    code, code, train, *flags, "--steps", str(BUDGETS[minutes]), "--eval-every", str(EVAL_EVERY[minutes]),
-                    "--patience", "1000", "--seed", str(seed), "--no-install", "--run-dir", str(self.work / "runs" / key))))
+            runs += [self.new_language_run(code, variant, flags, train, minutes, BUDGETS[minutes], EVAL_EVERY[minutes], seed)
+                     for variant, flags in self.variants.items()]
         return runs
 
     def choose(self, code: str) -> str | None:
@@ -258,12 +264,11 @@ class Experiments:
         runs = []
         for minutes, (steps, every) in self.closer_budgets.items():
             train = self.manifest("train", "lg", None if minutes == 90 else minutes)
-            for start, flags in (("from-rw", ["--warm-start", "rw"]), ("cold", ["--warm-start", "none"])):
-                key = f"lg-{start}-{minutes}m-s0"
-                args = self.train_args("lg", "lg", train, *flags, "--steps", str(steps), "--eval-every", str(every),
-                                       "--patience", "1000", "--no-install", "--run-dir", str(self.work / "runs" / key))
-                if key not in self.runs or self.runs[key].args != args:  # an expansion phase may have run this cold one
-                    runs.append(Run(key, args))
+            for start, flags in (("from-rw", ["--warm-start", "rw"]), ("cold", VARIANTS["cold"])):
+                run = self.new_language_run("lg", start, flags, train, minutes, steps, every, 0)
+                ran = self.runs.get(run.key)
+                if ran is None or ran.args != run.args:  # an expansion phase may have run this cold one
+                    runs.append(run)
         return runs
 
     def synthetic_seven(self) -> list[Run]:

@@ -93,3 +93,34 @@ def test_a_phase_past_its_deadline_skips_its_later_batches_and_says_which(speech
     assert ran == ["lg-from-rw-10m-s0"]
     assert {"phase": "closer-pair", "skipped": ["lg-cold-10m-s0"]} in exp.phases
     assert next(p for p in exp.phases if "runs" in p)["runs"] == ["lg-from-rw-10m-s0"]
+
+
+def test_phases_run_in_the_order_named(speech, tmp_path, monkeypatch):
+    exp = experiments(speech, tmp_path)
+    ran: list[str] = []
+    monkeypatch.setattr("lorawhisper_app.core.backbone.resolve_backbone", lambda model: None)
+    monkeypatch.setattr(exp, "fill_closer_store", lambda: True)
+    monkeypatch.setattr(exp, "phase", lambda name, runs, estimate, store: ran.append(name) or True)
+    exp.main(["expand-90m-s1", "closer-pair", "expand-90m-s0"], use_shipped=True)
+    assert ran == ["expand-90m-s1", "closer-pair", "expand-90m-s0"]
+
+
+def test_the_eighth_synthetic_language_is_skipped_when_the_seven_did_not_run(speech, tmp_path, monkeypatch):
+    exp = experiments(speech, tmp_path)
+    ran: list[str] = []
+    monkeypatch.setattr("lorawhisper_app.core.backbone.resolve_backbone", lambda model: None)
+    monkeypatch.setattr(exp, "phase", lambda name, runs, estimate, store: ran.append(name) or name != "synthetic-7")
+    exp.main(["synthetic-7", "synthetic-pt", "synthetic-pt-s1"], use_shipped=True)
+    assert ran == ["synthetic-7"]
+    assert {"phase": "synthetic-pt", "skipped": "synthetic-7 did not run"} in exp.phases
+
+
+@pytest.mark.parametrize(("phases", "message"), [
+    ("synthetic-pt,synthetic-7", "synthetic-pt builds on the adapters of synthetic-7, so it must come after it"),
+    ("closer-pair,ship-ha,ship-rest", "closer-pair builds on the adapters of ship-ha and ship-rest"),
+    ("closer-pair,closer-pair", "--phases names a phase twice"),
+])
+def test_an_order_that_cannot_work_is_refused(tmp_path, capsys, phases, message):
+    with pytest.raises(SystemExit):
+        adapter_experiments.main(["--out", str(tmp_path), "--phases", phases])
+    assert message in capsys.readouterr().err

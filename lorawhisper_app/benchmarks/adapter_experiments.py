@@ -6,7 +6,8 @@ Every run is `lorawhisper train` in a child process, exactly as a user would sta
 with its JSON events kept. Runs within a phase go in parallel (a small model leaves a
 GPU mostly idle between kernel launches, so several processes share it well).
 
-Phases, in this order (each starts only while the deadline leaves room; `--phases` picks some):
+Phases, by default in this order (each starts only while the deadline leaves room; `--phases` picks
+some and the order they run in, so a short budget reaches the first named first):
   ship-ha        Hausa alone: the end-to-end time for 90 minutes of audio.
   ship-rest      Swahili, Yoruba and Lingala, installed like Hausa.
   expand-90m-s0  Kinyarwanda and Luganda added to {sw, yo, ha, ln} (store `data`) in each
@@ -44,6 +45,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,12 @@ SYNTHETIC_NEW = "pt"
 SYNTHETIC_STEPS, SYNTHETIC_EVAL_EVERY = 80, 10
 PHASES = ("ship-ha", "ship-rest", "expand-90m-s0", "expand-10m-s0", "closer-pair", "synthetic-7", "synthetic-pt",
           "expand-90m-s1", "expand-10m-s1", "synthetic-pt-s1")
+# phase -> the phases whose adapters it builds on; where both are named, those must run first
+NEEDS = {
+    **{p: ("ship-ha", "ship-rest") for p in ("expand-90m-s0", "expand-10m-s0", "closer-pair", "expand-90m-s1", "expand-10m-s1")},
+    "synthetic-pt": ("synthetic-7",),
+    "synthetic-pt-s1": ("synthetic-7",),
+}
 BUNDLED = Path(__file__).resolve().parents[2] / "adapters"
 
 
@@ -303,7 +311,8 @@ class Experiments:
                 self.install(code, self.work / "runs" / f"{code}-{variant}-90m-s0" / "adapter", "final")
                 self.export(code, "final")
 
-    def main(self, phases: set[str], use_shipped: bool) -> None:
+    def main(self, phases: list[str], use_shipped: bool) -> None:
+        """Run `phases` in the order given (`phase_order_error` has checked it)."""
         self.out.mkdir(parents=True, exist_ok=True)
         from lorawhisper_app.core.backbone import resolve_backbone
 
@@ -311,21 +320,24 @@ class Experiments:
         if use_shipped:
             for code in SHIPPED:
                 self.install(code, BUNDLED / code, "data")
-        plan = [
-            ("ship-ha", lambda: [Run("ship-ha", self.train_args("ha", "ha", self.manifest("train", "ha")))], 60, "data"),
-            ("ship-rest", lambda: [Run(f"ship-{c}", self.train_args(c, c, self.manifest("train", c))) for c in SHIPPED[1:]],
-             60, "data"),
-            ("expand-90m-s0", lambda: self.expansion_runs(90, 0), 120, "data"),
-            ("expand-10m-s0", lambda: self.expansion_runs(10, 0), 60, "data"),
-            ("closer-pair", self.closer_pair, 90, "closer"),
-            ("synthetic-7", self.synthetic_seven, 90, "synthetic"),
-            ("synthetic-pt", lambda: self.synthetic_eighth(0), 60, "synthetic"),
-            ("expand-90m-s1", lambda: self.expansion_runs(90, 1), 120, "data"),
-            ("expand-10m-s1", lambda: self.expansion_runs(10, 1), 60, "data"),
-            ("synthetic-pt-s1", lambda: self.synthetic_eighth(1), 60, "synthetic"),
-        ]
-        for name, runs, estimate, store in plan:
-            if name not in phases:
+        plan: dict[str, tuple[Callable[[], list[Run]], int, str]] = {  # phase -> (its runs, estimate s, store)
+            "ship-ha": (lambda: [Run("ship-ha", self.train_args("ha", "ha", self.manifest("train", "ha")))], 60, "data"),
+            "ship-rest": (lambda: [Run(f"ship-{c}", self.train_args(c, c, self.manifest("train", c))) for c in SHIPPED[1:]],
+                          60, "data"),
+            "expand-90m-s0": (lambda: self.expansion_runs(90, 0), 120, "data"),
+            "expand-10m-s0": (lambda: self.expansion_runs(10, 0), 60, "data"),
+            "closer-pair": (self.closer_pair, 90, "closer"),
+            "synthetic-7": (self.synthetic_seven, 90, "synthetic"),
+            "synthetic-pt": (lambda: self.synthetic_eighth(0), 60, "synthetic"),
+            "expand-90m-s1": (lambda: self.expansion_runs(90, 1), 120, "data"),
+            "expand-10m-s1": (lambda: self.expansion_runs(10, 1), 60, "data"),
+            "synthetic-pt-s1": (lambda: self.synthetic_eighth(1), 60, "synthetic"),
+        }
+        dropped: set[str] = set()
+        for name in phases:
+            runs, estimate, store = plan[name]
+            if name in dropped:
+                self.phases.append({"phase": name, "skipped": "synthetic-7 did not run"})
                 continue
             if name == "closer-pair" and not self.fill_closer_store():
                 self.phases.append({"phase": name, "skipped": "its store could not be filled (see install-*)"})
@@ -335,10 +347,21 @@ class Experiments:
                 for code in SHIPPED:
                     self.export(code, "data")
             if name == "synthetic-7" and not ran:
-                phases -= {"synthetic-pt", "synthetic-pt-s1"}  # the eighth language needs the seven
+                dropped |= {"synthetic-pt", "synthetic-pt-s1"}  # the eighth language needs the seven
         if not use_shipped:
             self.ship_new_languages()
         self.save()
+
+
+def phase_order_error(phases: list[str]) -> str | None:
+    """Why `phases` cannot run in this order (a phase named twice, or before one it builds on), or None."""
+    if len(set(phases)) < len(phases):
+        return "--phases names a phase twice"
+    for i, name in enumerate(phases):
+        later = [need for need in NEEDS.get(name, ()) if need in phases[i + 1 :]]
+        if later:
+            return f"--phases: {name} builds on the adapters of {' and '.join(later)}, so it must come after it"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,10 +382,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="MINUTES:STEPS:EVERY,... for the closer pair (minutes of Luganda: 90 is all of it)")
     parser.add_argument("--use-shipped", action="store_true", help="install the adapters in adapters/ instead of training them")
     args = parser.parse_args(argv)
-    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     variants = {v.strip(): VARIANTS[v.strip()] for v in args.variants.split(",") if v.strip() in VARIANTS}
-    if phases - set(PHASES) or not variants:
+    if set(phases) - set(PHASES) or not variants:
         parser.error(f"--phases takes {', '.join(PHASES)}; --variants takes {', '.join(VARIANTS)}")
+    if order_error := phase_order_error(phases):
+        parser.error(order_error)
     seven, _, eighth = args.synthetic_steps.partition(",")
     if not eighth.isdigit() or not (seven == "epochs" or seven.isdigit()) or (args.jobs is not None and args.jobs < 1):
         parser.error("--synthetic-steps takes SEVEN,EIGHTH (SEVEN a number or 'epochs'); --jobs a positive number")

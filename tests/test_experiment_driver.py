@@ -2,6 +2,7 @@
 `lorawhisper train` commands, which test_training runs) and the report over its results."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,21 @@ def test_an_order_that_cannot_work_is_refused(tmp_path, capsys, phases, message)
     with pytest.raises(SystemExit):
         adapter_experiments.main(["--out", str(tmp_path), "--phases", phases])
     assert message in capsys.readouterr().err
+
+
+def test_curves_draw_every_seed_and_give_each_start_its_own_colour(tmp_path):
+    results = {"phases": [], "runs": {
+        "lg-cold-10m-s0": run_result("lg-cold-10m-s0", [(0, 1.6), (15, 0.9)]),
+        "lg-cold-10m-s1": run_result("lg-cold-10m-s1", [(0, 1.6), (15, 0.95)]),
+        "lg-from-rw-lr3e-4-10m-s0": run_result("lg-from-rw-lr3e-4-10m-s0", [(0, 1.1), (15, 0.85)]),
+        "lg-from-rw-10m-s0": run_result("lg-from-rw-10m-s0", [(0, 1.1), (15, 0.93)]),
+    }}
+    report(results, tmp_path)
+    svg = (tmp_path / "expansion-lg.svg").read_text()
+    lines = {label: polyline for polyline, label in
+             zip(re.findall(r"<polyline [^>]*>", svg), re.findall(r"<text [^>]*>([^<]+)</text>", svg)[-4:])}
+    assert set(lines) == {"cold 10m", "cold 10m s1", "from-rw 10m", "from-rw-lr3e-4 10m"}
+    assert 'stroke-dasharray="5,4"' in lines["cold 10m"] and 'stroke-dasharray="2,3"' in lines["cold 10m s1"]
+    colours = {label: re.search(r'stroke="(#[0-9a-f]+)"', line).group(1) for label, line in lines.items()}
+    assert colours["cold 10m"] == colours["cold 10m s1"]
+    assert len({colours["cold 10m"], colours["from-rw 10m"], colours["from-rw-lr3e-4 10m"]}) == 3

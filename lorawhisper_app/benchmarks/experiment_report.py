@@ -3,7 +3,7 @@
     python -m lorawhisper_app.benchmarks.experiment_report results.json --figures docs/figures
 
 Prints Markdown tables; writes one SVG per language of the expansion experiment
-(dev WER against training steps, one line per start and data size).
+(dev WER against training steps, one line per start, data size and seed).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 COLOURS = {"cold": "#1f77b4", "warm": "#d62728", "anchor": "#ff7f0e", "moe": "#2ca02c", "from-rw": "#9467bd"}
+OTHER_COLOURS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")  # for starts not named above, in turn
 WIDTH, HEIGHT, PAD = 640, 360, 48
 
 
@@ -30,8 +31,9 @@ def _done(run: dict) -> dict:
     return next((e for e in run["events"] if e["event"] == "done"), {})
 
 
-def svg_curves(title: str, series: dict[str, list[tuple[int, float]]], dashed: set[str]) -> str:
-    """A small line chart: x = step, y = dev WER."""
+def svg_curves(title: str, series: dict[str, list[tuple[int, float]]], dashes: dict[str, str]) -> str:
+    """A small line chart: x = step, y = dev WER; a line is coloured by its label's first word (the
+    start) and drawn with its `dashes` stroke pattern (solid where none)."""
     points = [p for line in series.values() for p in line]
     if not points:
         return ""
@@ -56,9 +58,11 @@ def svg_curves(title: str, series: dict[str, list[tuple[int, float]]], dashed: s
         out.append(f'<text x="{PAD - 6}" y="{xy(0, y).split(",")[1]}" text-anchor="end" dominant-baseline="middle">{y:.2f}</text>')
         x = max_x * i / 4
         out.append(f'<text x="{xy(x, lo).split(",")[0]}" y="{HEIGHT - PAD + 16}" text-anchor="middle">{x:.0f}</text>')
+    others = sorted({label.split(" ")[0] for label in series} - set(COLOURS))
+    colours = COLOURS | {start: OTHER_COLOURS[i % len(OTHER_COLOURS)] for i, start in enumerate(others)}
     for i, (label, line) in enumerate(sorted(series.items())):
-        colour = COLOURS.get(label.split(" ")[0], "#555")
-        dash = ' stroke-dasharray="5,4"' if label in dashed else ""
+        colour = colours[label.split(" ")[0]]
+        dash = f' stroke-dasharray="{dashes[label]}"' if dashes.get(label) else ""
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{" ".join(xy(x, y) for x, y in line)}"/>')
         ly = PAD + 14 * i
         out.append(f'<line x1="{WIDTH - PAD - 150}" y1="{ly}" x2="{WIDTH - PAD - 126}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>')
@@ -97,16 +101,17 @@ def report(results: dict, figures: Path | None) -> str:
             language, size, seed = parts[0], parts[-2], parts[-1]
             variant = "-".join(parts[1:-2])
         grouped.setdefault((language, size, variant), []).append(run["best_wer"])
-        if seed == "s0":
-            per_language.setdefault(language, {})[f"{variant} {size}"] = history
+        label = f"{variant} {size}" if seed == "s0" else f"{variant} {size} {seed}"
+        per_language.setdefault(language, {})[label] = history
     lines += ["", "## Mean best dev WER over seeds", "", "| language | data | start | mean best WER | seeds |", "|---|---|---|---|---|"]
     for (language, size, variant), values in sorted(grouped.items()):
         lines.append(f"| {language} | {size} | {variant} | {statistics.mean(values):.3f} | {len(values)} |")
     if figures:
         figures.mkdir(parents=True, exist_ok=True)
         for language, series in per_language.items():
-            dashed = {label for label in series if label.endswith("10m")}
-            svg = svg_curves(f"{language}: dev WER against training steps", series, dashed)
+            # other seeds dotted, 10 minutes of data dashed, seed 0 on 90 minutes solid
+            dashes = {label: "2,3" if len(label.split()) > 2 else "5,4" if label.endswith("10m") else "" for label in series}
+            svg = svg_curves(f"{language}: dev WER against training steps", series, dashes)
             if svg:
                 (figures / f"expansion-{language}.svg").write_text(svg, encoding="utf-8")
     lines += ["", "## Phases", ""] + [f"- {json.dumps(p)}" for p in results["phases"] if "runs" not in p] + \

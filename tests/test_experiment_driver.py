@@ -143,3 +143,14 @@ def test_curves_draw_every_seed_and_give_each_start_its_own_colour(tmp_path):
     colours = {label: re.search(r'stroke="(#[0-9a-f]+)"', line).group(1) for label, line in lines.items()}
     assert colours["cold 10m"] == colours["cold 10m s1"]
     assert len({colours["cold 10m"], colours["from-rw 10m"], colours["from-rw-lr3e-4 10m"]}) == 3
+
+
+def test_with_the_shipped_adapters_installed_a_ship_run_keeps_its_adapter_to_itself(speech, tmp_path):
+    # `lorawhisper train --name ha` refuses to start while an adapter named ha is installed, which
+    # --use-shipped has done: the run must not try to install over it.
+    exp = experiments(speech, tmp_path)
+    (shipped,) = exp.ship_runs(("ha",), use_shipped=True)
+    assert "--no-install" in shipped.args
+    assert shipped.args[shipped.args.index("--run-dir") + 1] == str(tmp_path / "work" / "runs" / "ship-ha")
+    (trained,) = exp.ship_runs(("ha",), use_shipped=False)
+    assert "--no-install" not in trained.args and trained.args[trained.args.index("--name") + 1] == "ha"

@@ -311,6 +311,15 @@ class Experiments:
                 self.install(code, self.work / "runs" / f"{code}-{variant}-90m-s0" / "adapter", "final")
                 self.export(code, "final")
 
+    def ship_runs(self, codes: tuple[str, ...], use_shipped: bool) -> list[Run]:
+        """Each language of `codes` trained on all its data. Where the shipped adapters are installed
+        already, the run keeps its adapter in its run folder: it is there for its figures."""
+        runs = []
+        for code in codes:
+            keep = ["--no-install", "--run-dir", str(self.work / "runs" / f"ship-{code}")] if use_shipped else []
+            runs.append(Run(f"ship-{code}", self.train_args(code, code, self.manifest("train", code), *keep)))
+        return runs
+
     def main(self, phases: list[str], use_shipped: bool) -> None:
         """Run `phases` in the order given (`phase_order_error` has checked it)."""
         self.out.mkdir(parents=True, exist_ok=True)
@@ -321,9 +330,8 @@ class Experiments:
             for code in SHIPPED:
                 self.install(code, BUNDLED / code, "data")
         plan: dict[str, tuple[Callable[[], list[Run]], int, str]] = {  # phase -> (its runs, estimate s, store)
-            "ship-ha": (lambda: [Run("ship-ha", self.train_args("ha", "ha", self.manifest("train", "ha")))], 60, "data"),
-            "ship-rest": (lambda: [Run(f"ship-{c}", self.train_args(c, c, self.manifest("train", c))) for c in SHIPPED[1:]],
-                          60, "data"),
+            "ship-ha": (lambda: self.ship_runs(SHIPPED[:1], use_shipped), 60, "data"),
+            "ship-rest": (lambda: self.ship_runs(SHIPPED[1:], use_shipped), 60, "data"),
             "expand-90m-s0": (lambda: self.expansion_runs(90, 0), 120, "data"),
             "expand-10m-s0": (lambda: self.expansion_runs(10, 0), 60, "data"),
             "closer-pair": (self.closer_pair, 90, "closer"),
@@ -343,7 +351,7 @@ class Experiments:
                 self.phases.append({"phase": name, "skipped": "its store could not be filled (see install-*)"})
                 continue
             ran = self.phase(name, runs(), estimate, store=store)
-            if name == "ship-rest" and ran:
+            if name == "ship-rest" and ran and not use_shipped:  # with --use-shipped they stay in their run folders
                 for code in SHIPPED:
                     self.export(code, "data")
             if name == "synthetic-7" and not ran:

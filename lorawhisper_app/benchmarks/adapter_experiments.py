@@ -66,7 +66,8 @@ PHASES = ("ship-ha", "ship-rest", "expand-90m-s0", "expand-10m-s0", "closer-pair
           "expand-90m-s1", "expand-10m-s1", "synthetic-pt-s1")
 # phase -> the phases whose adapters it builds on; where both are named, those must run first
 NEEDS = {
-    **{p: ("ship-ha", "ship-rest") for p in ("expand-90m-s0", "expand-10m-s0", "closer-pair", "expand-90m-s1", "expand-10m-s1")},
+    **{p: ("ship-ha", "ship-rest")
+       for p in ("expand-90m-s0", "expand-10m-s0", "closer-pair", "expand-90m-s1", "expand-10m-s1")},
     "synthetic-pt": ("synthetic-7",),
     "synthetic-pt-s1": ("synthetic-7",),
 }
@@ -239,13 +240,16 @@ class Experiments:
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
         tmp.replace(self.out / "results.json")
 
+    def added_run_flags(self, key: str, steps: int, every: int, seed: int) -> list[str]:
+        """Budget, seed and run folder of a run that adds a language; its adapter is not installed."""
+        return ["--steps", str(steps), "--eval-every", str(every), "--patience", "1000", "--seed", str(seed),
+                "--no-install", "--run-dir", str(self.work / "runs" / key)]
+
     def new_language_run(self, code: str, start: str, flags: list[str], train: Path, minutes: int, steps: int,
                          every: int, seed: int) -> Run:
         """Adding `code` from `train` (`minutes` of it) with the start `flags`; key CODE-START-MINUTESm-sSEED."""
         key = f"{code}-{start}-{minutes}m-s{seed}"
-        return Run(key, self.train_args(
-            code, code, train, *flags, "--steps", str(steps), "--eval-every", str(every), "--patience", "1000",
-            "--seed", str(seed), "--no-install", "--run-dir", str(self.work / "runs" / key)))
+        return Run(key, self.train_args(code, code, train, *flags, *self.added_run_flags(key, steps, every, seed)))
 
     def expansion_runs(self, minutes: int, seed: int) -> list[Run]:
         runs = []
@@ -290,10 +294,8 @@ class Experiments:
         runs = []
         for variant, flags in self.variants.items():
             key = f"syn-{SYNTHETIC_NEW}-{variant}-s{seed}"
-            runs.append(Run(key, self.train_args(
-                SYNTHETIC_NEW, SYNTHETIC_NEW, train, *flags, "--steps", str(self.synthetic_steps[1]), "--eval-every",
-                str(SYNTHETIC_EVAL_EVERY), "--patience", "1000", "--seed", str(seed), "--no-install",
-                "--run-dir", str(self.work / "runs" / key), synthetic=True)))
+            budget = self.added_run_flags(key, self.synthetic_steps[1], SYNTHETIC_EVAL_EVERY, seed)
+            runs.append(Run(key, self.train_args(SYNTHETIC_NEW, SYNTHETIC_NEW, train, *flags, *budget, synthetic=True)))
         return runs
 
     def fill_closer_store(self) -> bool:
@@ -355,7 +357,7 @@ class Experiments:
                 for code in SHIPPED:
                     self.export(code, "data")
             if name == "synthetic-7" and not ran:
-                dropped |= {"synthetic-pt", "synthetic-pt-s1"}  # the eighth language needs the seven
+                dropped |= {later for later, needs in NEEDS.items() if name in needs}  # the eighth language needs the seven
         if not use_shipped:
             self.ship_new_languages()
         self.save()

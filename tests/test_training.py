@@ -182,6 +182,10 @@ def test_warm_start_and_moe_use_the_installed_neighbour_and_change_nothing(
     assert warm.meta.decode_token == next(iter(warm.meta.training_data["lid_profile"]))
     assert start.dev_wer == pytest.approx(sw.meta.dev_wer.after), "a warm start begins where its source ended"
 
+    cut = _train(tiny_model, sw_manifest, tmp_path / "rw-cut", store, language="rw", name="rw", steps=2,
+                 warm_start="sw", warm_rank=2)
+    assert (cut.meta.training_data["warm_start"], cut.meta.training_data["warm_rank"]) == ("sw", 2)
+
     cold = _train(tiny_model, sw_manifest, tmp_path / "rw-cold", store, language="rw", name="rw", steps=2)
     assert cold.meta.training_data["warm_start"] == "none", "cold start is the default"
 

@@ -29,6 +29,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start", default="none", metavar="none|auto|CODE",
                    help="peft's initialisation (none, the default: it measured best), the most similar language's adapter "
                    "(auto), or a given language's or adapter's weights")
+    p.add_argument("--warm-rank", type=int, default=0, metavar="K",
+                   help="copy only the K strongest directions of each layer of the warm-start adapter (default 0: all)")
     p.add_argument("--anchor", type=float, default=0.0, metavar="L",
                    help="pull the new adapter toward its starting weights with L * squared distance (L2-SP; default 0: off)")
     p.add_argument("--moe", type=int, default=0, metavar="K", help="train beside the adapters of the K most similar languages, frozen")
@@ -118,7 +120,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()), learning_rate=args.lr,
         batch_size=args.batch_size, micro_batch=args.micro_batch, epochs=args.epochs, steps=args.steps,
         eval_every=args.eval_every, patience=args.patience, seed=args.seed, precision=args.precision,
-        gradient_checkpointing=args.gradient_checkpointing, warm_start=args.warm_start, anchor=args.anchor, moe_k=args.moe,
+        gradient_checkpointing=args.gradient_checkpointing, warm_start=args.warm_start, anchor=args.anchor,
+        warm_rank=args.warm_rank, moe_k=args.moe,
         decode_token=normalize_language_code(args.decode_token) if args.decode_token else None,
     )
     main_rank = DistContext.from_env_rank() == 0

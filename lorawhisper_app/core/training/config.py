@@ -25,7 +25,9 @@ class TrainConfig:
     keeps the adapters of the K most similar languages active and frozen beside the new
     one, weighted by normalised similarity. `anchor` > 0 adds anchor * ||w - w_start||^2
     over the new adapter's weights to the loss (L2-SP: a warm-started adapter is pulled
-    toward where it started rather than toward zero). `precision` "auto" is bfloat16 autocast on
+    toward where it started rather than toward zero). `warm_rank` > 0 copies only that many of
+    the strongest directions of each layer's source update (a truncated SVD of B @ A); the
+    other rank slots start as in a cold run. `precision` "auto" is bfloat16 autocast on
     a GPU that has it (else float16), and on a CPU that computes bfloat16 natively (AVX512-BF16
     or AMX; there the dev evaluations autocast only the encoder), else float32.
     """
@@ -50,6 +52,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     warm_start: str = WARM_NONE
     anchor: float = 0.0
+    warm_rank: int = 0
     moe_k: int = 0
     decode_token: str | None = None
     timestamp_fraction: float = 0.5
@@ -70,6 +73,8 @@ class TrainConfig:
             (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
             (self.moe_k >= 0, "--moe K needs K >= 0"),
             (self.anchor >= 0, "--anchor must be zero or positive"),
+            (0 <= self.warm_rank <= self.rank, f"--warm-rank must be between 0 and the rank, {self.rank}"),
+            (not self.warm_rank or self.warm_start != WARM_NONE, "--warm-rank needs --warm-start auto or an adapter"),
             (self.precision in ("auto", "float32", "bfloat16", "float16"), "--precision is auto, float32, bfloat16 or float16"),
             (0 <= self.timestamp_fraction <= 1, "timestamp_fraction must be in [0, 1]"),
             (bool(self.targets), "--targets needs at least one module name"),

@@ -45,6 +45,8 @@ def attach(
         if problem:
             raise LoraWhisperError(f"cannot warm-start from {warm.name}: {problem}")
         weights = load_file(warm.path / WEIGHTS_FILE)
+        if config.warm_rank:
+            weights = strongest_directions(weights, trainable_state(peft, config.name), config.warm_rank)
         result = set_peft_model_state_dict(peft, weights, adapter_name=config.name)
         if result.unexpected_keys:
             raise LoraWhisperError(f"{warm.path / WEIGHTS_FILE}: tensors that fit no layer of this backbone")
@@ -61,6 +63,31 @@ def attach(
     for name, param in peft.named_parameters():
         param.requires_grad = f".{config.name}." in name and "lora_" in name
     return peft
+
+
+def strongest_directions(
+    source: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor], keep: int
+) -> dict[str, torch.Tensor]:
+    """`source` with each layer's update B @ A cut to its `keep` strongest directions.
+
+    The kept directions fill the first `keep` rank slots; the others take `fresh`'s
+    (peft's initialisation: random A, zero B), so they add nothing at the start. The SVD of
+    the rank-r product goes through QR factors of B and A^T, an r x r problem per layer.
+    """
+    out = dict(source)
+    for a_key in (k for k in source if ".lora_A." in k and k in fresh):
+        b_key = a_key.replace(".lora_A.", ".lora_B.")
+        a, b = source[a_key].float(), source[b_key].float()
+        q_b, r_b = torch.linalg.qr(b)
+        q_a, r_a = torch.linalg.qr(a.T)
+        u, s, vh = torch.linalg.svd(r_b @ r_a.T)
+        root = s[:keep].sqrt()
+        new_a = fresh[a_key].detach().float().clone()
+        new_b = torch.zeros_like(b)
+        new_b[:, :keep] = (q_b @ u[:, :keep]) * root
+        new_a[:keep] = root[:, None] * (vh[:keep] @ q_a.T)
+        out[a_key], out[b_key] = new_a, new_b
+    return out
 
 
 def trainable_state(peft: PeftModel, name: str) -> dict[str, torch.Tensor]:

@@ -435,6 +435,7 @@ class Trainer:
             training.update(
                 lid_profile=profile(self.mean_lid),
                 warm_start=warm.name if warm else "none",
+                **({"warm_rank": config.warm_rank} if warm and config.warm_rank else {}),
                 steps=state["step"], planned_steps=total, best_step=state["best_step"],
                 batch_size=config.batch_size, learning_rate=config.learning_rate, seed=config.seed,
                 history=state["history"], dev_wer_method=EVAL_METHOD,

@@ -186,6 +186,17 @@ def test_warm_start_and_moe_use_the_installed_neighbour_and_change_nothing(
                  warm_start="sw", warm_rank=2)
     assert (cut.meta.training_data["warm_start"], cut.meta.training_data["warm_rank"]) == ("sw", 2)
 
+    events = []
+    fit = _train(tiny_model, sw_manifest, tmp_path / "rw-fit", store, events, language="rw", name="rw", steps=2,
+                 warm_start="fit")
+    scored = next(e for e in events if e.kind == "fit").data
+    losses = {r["adapter"]: r["loss"] for r in scored["ranking"]}
+    assert set(losses) == {"(fresh)", "sw"} and scored["clips"] == 16
+    assert scored["chosen"] == "sw" and fit.meta.training_data["warm_start"] == "sw"
+    assert fit.meta.training_data["warm_start_fit"] == {k: round(v, 4) for k, v in losses.items()}
+    got, want = load_file(fit.adapter_dir / WEIGHTS_FILE), load_file(warm.adapter_dir / WEIGHTS_FILE)
+    assert all(torch.equal(got[k], want[k]) for k in want), "scoring leaves no trace: the same run as --warm-start sw"
+
     cold = _train(tiny_model, sw_manifest, tmp_path / "rw-cold", store, language="rw", name="rw", steps=2)
     assert cold.meta.training_data["warm_start"] == "none", "cold start is the default"
 

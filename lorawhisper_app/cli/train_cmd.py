@@ -26,9 +26,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--language-name", default=None, metavar="NAME",
                    help="the language's English name in the adapter's metadata (default: Whisper's or the app's name, else the code)")
     p.add_argument("--dev", default=None, metavar="DATA", help="a separate dev set (default: a fixed share of DATA)")
-    p.add_argument("--warm-start", default="none", metavar="none|auto|CODE",
+    p.add_argument("--warm-start", default="none", metavar="none|auto|fit|CODE",
                    help="peft's initialisation (none, the default: it measured best), the most similar language's adapter "
-                   "(auto), or a given language's or adapter's weights")
+                   "(auto), the installed adapter whose start has the lowest loss on a sample of DATA (fit), "
+                   "or a given language's or adapter's weights")
     p.add_argument("--warm-rank", type=int, default=0, metavar="K",
                    help="copy only the K strongest directions of each layer of the warm-start adapter (default 0: all)")
     p.add_argument("--anchor", type=float, default=0.0, metavar="L",
@@ -87,6 +88,11 @@ class _Printer:
             print("similarity to the installed adapters:" if ranking else "no installed adapters to compare with")
             for row in ranking:
                 print(f"  {row['language']:4} {row['adapter']:16} {row['similarity']:.3f}")
+        elif event.kind == "fit":
+            print(f"fit to the new data ({event.data['clips']} clips; loss per token, lower is better):")
+            for row in event.data["ranking"]:
+                print(f"  {row['language']:4} {row['adapter']:16} {row['loss']:.3f}")
+            print(f"starting from {event.data['chosen']}", flush=True)
         elif event.kind == "eval":
             eta = f", ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
             print(f"step {event.step}/{event.total_steps}: dev WER {event.dev_wer:.3f} ({event.message}){eta}", flush=True)

@@ -10,6 +10,7 @@ from ..errors import LoraWhisperError
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "fc1", "fc2")
 WARM_AUTO = "auto"
+WARM_FIT = "fit"
 WARM_NONE = "none"
 
 
@@ -21,7 +22,8 @@ class TrainConfig:
     `micro_batch` clips (default: 16 on a GPU, 4 on the CPU) with gradient accumulation,
     so the same settings train the same adapter on either. `warm_start` is "none" by
     default (it measured best: docs/experiments.md), "auto" (the most similar language that has an adapter), "none"
-    (peft's standard initialisation) or a language code or adapter name. `moe_k` > 0
+    (peft's standard initialisation), "fit" (the installed adapter whose start gives the lowest loss on a sample of the
+    new data: fit_ranking.py) or a language code or adapter name. `moe_k` > 0
     keeps the adapters of the K most similar languages active and frozen beside the new
     one, weighted by normalised similarity. `anchor` > 0 adds anchor * ||w - w_start||^2
     over the new adapter's weights to the loss (L2-SP: a warm-started adapter is pulled

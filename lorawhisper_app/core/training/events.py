@@ -9,7 +9,8 @@ from typing import Callable
 @dataclass(frozen=True)
 class TrainEvent:
     """`kind`: "phase" (a stage starts; `message`), "similarity" (`data["ranking"]`),
-    "step", "eval", "resumed", "cancelled", "done"."""
+    "fit" (`data["ranking"]` by loss and `data["chosen"]`, with --warm-start fit), "step",
+    "eval", "resumed", "cancelled", "done"."""
 
     kind: str
     step: int = 0

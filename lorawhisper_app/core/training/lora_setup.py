@@ -41,15 +41,7 @@ def attach(
     torch.manual_seed(config.seed)
     peft = get_peft_model(model, lora_config(config), adapter_name=config.name)
     if warm is not None:
-        problem = warm_start_problem(config, warm)
-        if problem:
-            raise LoraWhisperError(f"cannot warm-start from {warm.name}: {problem}")
-        weights = load_file(warm.path / WEIGHTS_FILE)
-        if config.warm_rank:
-            weights = strongest_directions(weights, trainable_state(peft, config.name), config.warm_rank)
-        result = set_peft_model_state_dict(peft, weights, adapter_name=config.name)
-        if result.unexpected_keys:
-            raise LoraWhisperError(f"{warm.path / WEIGHTS_FILE}: tensors that fit no layer of this backbone")
+        start_from(peft, config, warm, trainable_state(peft, config.name))
     for info, _ in frozen:
         peft.load_adapter(str(info.path), adapter_name=info.name, is_trainable=False, use_safetensors=True)
     if frozen:
@@ -63,6 +55,20 @@ def attach(
     for name, param in peft.named_parameters():
         param.requires_grad = f".{config.name}." in name and "lora_" in name
     return peft
+
+
+def start_from(peft: PeftModel, config: TrainConfig, source: AdapterInfo, fresh: dict[str, torch.Tensor]) -> None:
+    """Set the new adapter to `source`'s weights, cut to `config.warm_rank` directions when
+    that is set; `fresh` is the adapter's cold initialisation, which fills the other slots."""
+    problem = warm_start_problem(config, source)
+    if problem:
+        raise LoraWhisperError(f"cannot warm-start from {source.name}: {problem}")
+    weights = load_file(source.path / WEIGHTS_FILE)
+    if config.warm_rank:
+        weights = strongest_directions(weights, fresh, config.warm_rank)
+    result = set_peft_model_state_dict(peft, weights, adapter_name=config.name)
+    if result.unexpected_keys:
+        raise LoraWhisperError(f"{source.path / WEIGHTS_FILE}: tensors that fit no layer of this backbone")
 
 
 def strongest_directions(

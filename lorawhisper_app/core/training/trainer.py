@@ -37,13 +37,14 @@ from ..languages import is_whisper_language, language_name
 from ..router import RouterProfile, clip_features, load_profiles, profile_sample, routing_accuracy
 from .batches import Example, collate, make_example, uses_timestamps
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .config import WARM_AUTO, WARM_NONE, TrainConfig
+from .config import WARM_AUTO, WARM_FIT, WARM_NONE, TrainConfig
 from .datasets import Clip, DatasetReport
 from .dev_eval import METHOD as EVAL_METHOD
 from .dev_eval import dev_wer, greedy_texts
 from .distributed import DistContext, init_distributed
 from .events import EventSink, TrainEvent
-from .lora_setup import attach, load_trainable_state, trainable_state, warm_start_problem
+from .fit_ranking import FIT_CLIPS, FRESH, Fit, rank_by_fit
+from .lora_setup import attach, load_trainable_state, start_from, trainable_state, warm_start_problem
 from .run_registry import DEV_CLIPS
 from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, rank_neighbours
 
@@ -120,6 +121,7 @@ class Trainer:
         self._sink = events
         self.ctx = DistContext()
         self.timings: dict[str, float] = {}  # seconds this process spent in each stage
+        self.fits: list[Fit] = []  # the fit ranking, when the warm start is chosen by fit
 
     @contextlib.contextmanager
     def _timed(self, stage: str):  # noqa: ANN202 - a context manager
@@ -216,8 +218,8 @@ class Trainer:
 
     def _warm_source(self, neighbours: list[Neighbour]) -> AdapterInfo | None:
         choice = self.config.warm_start
-        if choice == WARM_NONE or (choice == WARM_AUTO and self.config.moe_k):
-            return None
+        if choice in (WARM_NONE, WARM_FIT) or (choice == WARM_AUTO and self.config.moe_k):
+            return None  # a fit start is chosen once the new adapter exists: _fit_source
         if choice == WARM_AUTO:
             for n in neighbours:
                 info = self.installed[n.adapter]
@@ -231,6 +233,41 @@ class Trainer:
         if info is None:
             raise AdapterError(f"--warm-start {choice}: no installed adapter for this backbone has that name or language")
         return info
+
+    def _fit_source(self, peft: PeftModel, neighbours: list[Neighbour]) -> AdapterInfo | None:
+        """Start `peft`'s new adapter from the best-fitting installed adapter (fresh when there is none)."""
+        candidates = []
+        for n in neighbours:
+            problem = warm_start_problem(self.config, self.installed[n.adapter])
+            if problem is None:
+                candidates.append(self.installed[n.adapter])
+            else:
+                self.emit("phase", message=f"not scoring {n.adapter}: {problem}")
+        self.emit("phase", message=f"measuring how well {len(candidates)} installed adapters fit the new data")
+        sample = set(lid_sample([c.id for c in self.data.train], FIT_CLIPS))
+        examples = [ex for ex in self.train if ex.clip_id in sample]
+        batches = [
+            collate(examples[i : i + self.micro], self.backbone.model.config.num_mel_bins, self.device, self.tokens.eot)
+            for i in range(0, len(examples), self.micro)
+        ]
+        fits = rank_by_fit(peft, self.config, candidates, batches, self.amp)
+        best = next((f.adapter for f in fits if f.adapter != FRESH), FRESH)
+        # Every rank scores the same sample; rank 0's choice holds should the losses differ in the last digits.
+        names = [FRESH, *(c.name for c in candidates)]
+        chosen = names[int(self.ctx.share(float(names.index(best))))]
+        self.fits = fits
+        self.emit(
+            "fit",
+            message="fit to the new data (loss per token, lower is better): "
+                    + ", ".join(f"{f.adapter} {f.loss:.3f}" for f in fits) + f"; starting from {chosen}",
+            data={"ranking": [{"adapter": f.adapter, "language": f.language, "loss": f.loss} for f in fits],
+                  "chosen": chosen, "clips": len(examples)},
+        )
+        if chosen == FRESH:
+            return None
+        fresh = trainable_state(peft, self.config.name)
+        start_from(peft, self.config, self.installed[chosen], {k: v.detach().clone() for k, v in fresh.items()})
+        return self.installed[chosen]
 
     def _resume(self, peft: PeftModel, optimizer: torch.optim.Optimizer, run_id: str) -> Checkpoint | None:
         if self.fresh:
@@ -312,6 +349,9 @@ class Trainer:
         if config.gradient_checkpointing:
             net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         peft = attach(net, config, warm=warm, frozen=frozen)
+        if config.warm_start == WARM_FIT and not frozen:
+            with self._timed("fit"):
+                warm = self._fit_source(peft, neighbours)
         params = [p for p in peft.parameters() if p.requires_grad]
         anchors = [p.detach().clone() for p in params] if config.anchor else []
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -436,6 +476,7 @@ class Trainer:
                 lid_profile=profile(self.mean_lid),
                 warm_start=warm.name if warm else "none",
                 **({"warm_rank": config.warm_rank} if warm and config.warm_rank else {}),
+                **({"warm_start_fit": {f.adapter: round(f.loss, 4) for f in self.fits}} if self.fits else {}),
                 steps=state["step"], planned_steps=total, best_step=state["best_step"],
                 batch_size=config.batch_size, learning_rate=config.learning_rate, seed=config.seed,
                 history=state["history"], dev_wer_method=EVAL_METHOD,

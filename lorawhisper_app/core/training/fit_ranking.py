@@ -1,0 +1,65 @@
+"""Warm start by fit: the installed adapter that already transcribes the new data best.
+
+Whisper's LID ranks neighbours by how the audio sounds to the bare model, and on this
+project's data it puts the related language low (Luganda: Lingala first, Kinyarwanda third).
+Fit asks the adapters themselves: each candidate in turn is loaded as the new adapter's start
+(cut to `--warm-rank` directions when that is set, exactly as training would start from it)
+and scored by its teacher-forced cross-entropy per token on a fixed sample of the training
+clips. The fresh (cold) start is scored beside them for reference: on Luganda it fits better
+than any whole adapter (adapters are confident on their own language), yet starts copied from a
+neighbour lead a short run (docs/experiments.md), so it is reported, not chosen. Forward passes
+only: a second or two per adapter on a GPU, tens of seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from peft import PeftModel
+
+from ..adapter_store import AdapterInfo
+from .batches import IGNORE, Batch
+from .config import TrainConfig
+from .lora_setup import load_trainable_state, start_from, trainable_state
+
+FRESH = "(fresh)"  # not a valid adapter name, so it names no installed adapter
+FIT_CLIPS = 16
+
+
+@dataclass(frozen=True)
+class Fit:
+    adapter: str  # FRESH for the cold start
+    language: str  # "" for the cold start
+    loss: float  # mean cross-entropy per target token
+
+
+def mean_loss(peft: PeftModel, batches: list[Batch], autocast: torch.dtype | None) -> float:
+    """Teacher-forced cross-entropy per target token over `batches`, dropout off."""
+    was_training = peft.training
+    peft.eval()
+    total, tokens = 0.0, 0
+    amp = torch.autocast(batches[0].features.device.type, dtype=autocast) if autocast else contextlib.nullcontext()
+    with torch.no_grad(), amp:
+        for batch in batches:
+            logits = peft(input_features=batch.features, decoder_input_ids=batch.decoder_input_ids).logits
+            total += float(torch.nn.functional.cross_entropy(
+                logits.float().flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE, reduction="sum"))
+            tokens += batch.target_tokens
+    peft.train(was_training)
+    return total / max(tokens, 1)
+
+
+def rank_by_fit(
+    peft: PeftModel, config: TrainConfig, candidates: list[AdapterInfo], batches: list[Batch], autocast: torch.dtype | None
+) -> list[Fit]:
+    """Every candidate and the fresh start, best fit (lowest loss) first; the new adapter is
+    left at its fresh start."""
+    fresh = {k: v.detach().clone() for k, v in trainable_state(peft, config.name).items()}
+    fits = [Fit(FRESH, "", mean_loss(peft, batches, autocast))]
+    for info in candidates:
+        start_from(peft, config, info, fresh)
+        fits.append(Fit(info.name, info.meta.language, mean_loss(peft, batches, autocast)))
+    load_trainable_state(peft, config.name, fresh)
+    return sorted(fits, key=lambda f: f.loss)

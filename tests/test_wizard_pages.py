@@ -140,6 +140,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     assert values == sorted(values, reverse=True) and all(0 < v <= 1 for v in values)
     assert sim.warm_box.currentData() == "none"  # the trainer's default: cold start measured best
     assert sim.warm_box.itemData(1) == bars[0][0] and "most similar" in sim.warm_box.itemText(1)
+    assert sim.warm_box.itemData(sim.warm_box.count() - 1) == "fit" and sim.warm_box.count() == len(bars) + 2
     sim.moe_check.setChecked(True)
     assert sim.moe_k.isEnabled() and sim.moe_k.maximum() == 5 and sim.moe_k.value() == 2
     shoot(wizard, "wizard_3_similarity.png")

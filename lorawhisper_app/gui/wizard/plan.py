@@ -10,7 +10,7 @@ from pathlib import Path
 class TrainingPlan:
     """Everything `lorawhisper train` needs, as the wizard's pages chose it.
 
-    `warm_start` is "none", "auto" or a language code with an installed adapter; `moe` is 0 for
+    `warm_start` is "none", "auto", "fit" or a language code with an installed adapter; `moe` is 0 for
     off or K; `overrides` carries the preset's or the advanced panel's values by their CLI
     option names without dashes (`rank`, `lr`, `steps`, `epochs`, `batch_size`, `eval_every`).
     """

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import is_whisper_language, language_name
-from lorawhisper_app.core.training.config import WARM_NONE
+from lorawhisper_app.core.training.config import WARM_FIT, WARM_NONE
 from lorawhisper_app.core.training.datasets import DatasetReport, pcm16
 from lorawhisper_app.gui.lid_chart import blend, percent
 from lorawhisper_app.gui.wizard.background import BackgroundTask
@@ -258,6 +258,8 @@ class SimilarityPage(QWizardPage):
         for n in neighbours:
             suggested = " (most similar: suggested to try)" if n is best else ""
             self.warm_box.addItem(f"{language_name(n.language)} ({n.adapter}), similarity {n.similarity:.3f}{suggested}", n.language)
+        if neighbours:
+            self.warm_box.addItem("Best fit: the adapter that already fits your recordings best (scored as training starts)", WARM_FIT)
         top = ", ".join(f"{language_name(code)} {percent(p)}" for code, p in list(result.lid.items())[:4])
         token = f"<|{result.decode_token}|>"
         self.heard.setText(f"Whisper hears your recordings as: {top}. The adapter decodes with {token}.")

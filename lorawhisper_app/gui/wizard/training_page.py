@@ -289,7 +289,7 @@ class TrainingPage(QWizardPage):
             train, dev = data.get("train", {}), data.get("dev", {})
             self._append_log(f"Data: {train.get('clips')} clips ({train.get('minutes')} min) to train on, "
                              f"{dev.get('clips')} ({dev.get('minutes')} min) held back to measure.")
-        elif kind in ("phase", "similarity", "done"):
+        elif kind in ("phase", "similarity", "fit", "done"):
             self.phase = str(data.get("message", ""))
             self._append_log(self.phase)
         elif kind == "step":

@@ -8,7 +8,7 @@ and scored by its teacher-forced cross-entropy per token on a fixed sample of th
 clips. The fresh (cold) start is scored beside them for reference: on Luganda it fits better
 than any whole adapter (adapters are confident on their own language), yet starts copied from a
 neighbour lead a short run (docs/experiments.md), so it is reported, not chosen. Forward passes
-only: a second or two per adapter on a GPU, tens of seconds on a CPU.
+only: about 30 s per adapter on a 2-core CPU.
 """
 
 from __future__ import annotations

@@ -185,6 +185,10 @@ def test_warm_start_and_moe_use_the_installed_neighbour_and_change_nothing(
     cut = _train(tiny_model, sw_manifest, tmp_path / "rw-cut", store, language="rw", name="rw", steps=2,
                  warm_start="sw", warm_rank=2)
     assert (cut.meta.training_data["warm_start"], cut.meta.training_data["warm_rank"]) == ("sw", 2)
+    fit_cut = _train(tiny_model, sw_manifest, tmp_path / "rw-fit-cut", store, language="rw", name="rw", steps=2,
+                     warm_start="fit", warm_rank=2)
+    got, want = load_file(fit_cut.adapter_dir / WEIGHTS_FILE), load_file(cut.adapter_dir / WEIGHTS_FILE)
+    assert all(torch.equal(got[k], want[k]) for k in want), "with --warm-rank too, fit starts as the named source does"
 
     events = []
     fit = _train(tiny_model, sw_manifest, tmp_path / "rw-fit", store, events, language="rw", name="rw", steps=2,

@@ -265,8 +265,7 @@ class Trainer:
         )
         if chosen == FRESH:
             return None
-        fresh = trainable_state(peft, self.config.name)
-        start_from(peft, self.config, self.installed[chosen], {k: v.detach().clone() for k, v in fresh.items()})
+        start_from(peft, self.config, self.installed[chosen], trainable_state(peft, self.config.name))
         return self.installed[chosen]
 
     def _resume(self, peft: PeftModel, optimizer: torch.optim.Optimizer, run_id: str) -> Checkpoint | None:

@@ -200,6 +200,24 @@ def test_warm_start_and_moe_use_the_installed_neighbour_and_change_nothing(
     assert fit.meta.training_data["warm_start_fit"] == {k: round(v, 4) for k, v in losses.items()}
     got, want = load_file(fit.adapter_dir / WEIGHTS_FILE), load_file(warm.adapter_dir / WEIGHTS_FILE)
     assert all(torch.equal(got[k], want[k]) for k in want), "scoring leaves no trace: the same run as --warm-start sw"
+    assert [e.message for e in events if e.message.startswith("fit: scoring")] == [
+        "fit: scoring the fresh start (1 of 2)", "fit: scoring sw (2 of 2)"]
+
+    cancel, seen = threading.Event(), []
+
+    def cancel_while_scoring(event: TrainEvent) -> None:
+        seen.append(event)
+        if event.message.startswith("fit: scoring the fresh start"):
+            cancel.set()
+
+    audio: dict = {}
+    report = load_dataset(sw_manifest, audio_store=audio)
+    cfg = TrainConfig(**{**TINY, "language": "rw", "name": "rw", "steps": 2, "warm_start": "fit"})  # type: ignore[arg-type]
+    with pytest.raises(TrainingCancelled, match="before its first step"):
+        Trainer(cfg, report, audio, store=store, run_dir=tmp_path / "rw-fit-stopped", model=str(tiny_model), device="cpu",
+                events=cancel_while_scoring, cancel=cancel).run()
+    assert seen[-1].kind == "cancelled" and "fit: scoring sw (2 of 2)" not in [e.message for e in seen]
+    assert load_checkpoint(tmp_path / "rw-fit-stopped") is None, "cancelled before training: nothing to resume from"
 
     cold = _train(tiny_model, sw_manifest, tmp_path / "rw-cold", store, language="rw", name="rw", steps=2)
     assert cold.meta.training_data["warm_start"] == "none", "cold start is the default"

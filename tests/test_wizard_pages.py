@@ -157,6 +157,16 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     balanced = settings.estimate.total_s
     assert settings.estimate.device == device
     assert settings.estimate_label.text().startswith("About ") and ("CPU" in settings.estimate_label.text()) == (device == "cpu")
+    assert settings.estimate.fit_s == 0 and "best-fitting" not in settings.estimate_detail.text()
+    wizard.back()  # a fit start adds the scoring of each of the five adapters and the fresh start
+    sim.warm_box.setCurrentIndex(sim.warm_box.count() - 1)
+    click_next(qtbot, wizard, SETTINGS_PAGE)
+    assert settings.estimate.fit_s > 0 and settings.estimate.total_s == pytest.approx(balanced + settings.estimate.fit_s)
+    assert "finding the best-fitting start: about" in settings.estimate_detail.text()
+    wizard.back()
+    sim.warm_box.setCurrentIndex(1)
+    click_next(qtbot, wizard, SETTINGS_PAGE)
+    assert settings.estimate.total_s == balanced
     settings.preset_buttons["Quick"].click()
     assert settings.rank_spin.value() == 16 and settings.steps_spin.value() == steps_for(train, 16, 4)
     assert settings.estimate.total_s < balanced

@@ -12,6 +12,7 @@ DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "fc1", "fc2")
 WARM_AUTO = "auto"
 WARM_FIT = "fit"
 WARM_NONE = "none"
+FIT_CLIPS = 16  # training clips each --warm-start fit candidate is scored on
 
 
 @dataclass(frozen=True)

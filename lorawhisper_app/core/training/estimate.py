@@ -2,7 +2,8 @@
 
 A clip always costs one padded 30 s window, so the work is counted in clips: optimiser
 steps times the batch, plus a greedy decoding of the dev set at every evaluation, plus a
-fixed part (loading the backbone, the similarity pass) and decoding the data once.
+fixed part (loading the backbone, the similarity pass) and decoding the data once; with
+`--warm-start fit`, a teacher-forced pass over a sample of clips per installed adapter.
 The figures come from docs/experiments.md ("Training speed"); a run that stops early
 (no better dev WER for `patience` evaluations) takes less.
 """
@@ -13,7 +14,7 @@ import functools
 import math
 from dataclasses import dataclass
 
-from .config import TrainConfig
+from .config import FIT_CLIPS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Throughput:
     eval_clips_per_s: float
     setup_s: float
     decode_audio_per_s: float  # seconds of audio decoded (and checked) per second
+    fit_clips_per_s: float  # clips scored per second by --warm-start fit (forward passes only)
     basis: str
 
 
@@ -31,11 +33,14 @@ class Throughput:
 # and 71 s, 340 and 329 s end to end. GPU: the Hausa run alone on an
 # H200: 15,360 clips in 92 s; 9 evaluations of 141 dev clips and the set-up took the other
 # 122 s of 214. Decoding and checking the data runs on the CPU either way: 48 min of
-# Swahili Opus took 7.4 s here (386 audio s/s).
+# Swahili Opus took 7.4 s here (386 audio s/s). Fit scoring, bfloat16 on this CPU: 6 scores of
+# 16 clips in 51.6 s (the Kinyarwanda fit run, seed 1, docs/experiments.md), 3.4 times the
+# training rate; float32 is taken at the same ratio to its training rate, and a GPU at its
+# training rate (forward passes cost less than training steps, so that errs long).
 MEASURED = {
-    ("cpu", "float32"): Throughput(0.343, 0.38, 33.0, 350.0, "measured on a 2-core CPU in float32"),
-    ("cpu", "bfloat16"): Throughput(0.55, 0.48, 17.0, 350.0, "measured on a 2-core CPU in bfloat16"),
-    ("cuda", "bfloat16"): Throughput(166.0, 13.0, 25.0, 350.0, "measured on an NVIDIA H200; other GPUs differ"),
+    ("cpu", "float32"): Throughput(0.343, 0.38, 33.0, 350.0, 1.16, "measured on a 2-core CPU in float32"),
+    ("cpu", "bfloat16"): Throughput(0.55, 0.48, 17.0, 350.0, 1.86, "measured on a 2-core CPU in bfloat16"),
+    ("cuda", "bfloat16"): Throughput(166.0, 13.0, 25.0, 350.0, 166.0, "measured on an NVIDIA H200; other GPUs differ"),
 }
 
 
@@ -48,10 +53,11 @@ class Estimate:
     train_s: float
     eval_s: float
     basis: str
+    fit_s: float = 0.0
 
     @property
     def total_s(self) -> float:
-        return self.setup_s + self.train_s + self.eval_s
+        return self.setup_s + self.fit_s + self.train_s + self.eval_s
 
 
 def steps_for(train_clips: int, batch_size: int, epochs: int) -> int:
@@ -75,15 +81,17 @@ def estimate_training(
     batch_size: int,
     eval_every: int,
     starts_from_adapter: bool = False,
+    fit_candidates: int = 0,
     precision: str | None = None,
 ) -> Estimate:
     """Seconds a run of `steps` optimiser steps takes on `device` ("cpu" or "cuda") in
-    `precision` (default: what `--precision auto` trains in here)."""
+    `precision` (default: what `--precision auto` trains in here). `fit_candidates`: the installed
+    adapters that `--warm-start fit` scores (0 for any other start)."""
     devices = sorted({d for d, _ in MEASURED})
     if device not in devices:
         raise ValueError(f"no throughput measured for device {device!r}; known: {', '.join(devices)}")
-    if min(steps, batch_size, eval_every) < 1 or min(train_clips, dev_clips) < 0 or data_seconds < 0:
-        raise ValueError("steps, batch size and eval cadence must be at least 1, clips and seconds not negative")
+    if min(steps, batch_size, eval_every) < 1 or min(train_clips, dev_clips, fit_candidates) < 0 or data_seconds < 0:
+        raise ValueError("steps, batch size and eval cadence must be at least 1, clips, candidates and seconds not negative")
     precision = precision or auto_precision(device)
     if (device, precision) not in MEASURED:
         raise ValueError(f"no throughput measured for {device} in {precision}")
@@ -98,6 +106,8 @@ def estimate_training(
         train_s=steps * batch_size / rate.train_clips_per_s,
         eval_s=evaluations * scored / rate.eval_clips_per_s,
         basis=rate.basis,
+        # the candidates and the fresh start, each on the same sample (FIT_CLIPS, or all when fewer)
+        fit_s=(fit_candidates + 1) * min(train_clips, FIT_CLIPS) / rate.fit_clips_per_s if fit_candidates else 0.0,
     )
 
 

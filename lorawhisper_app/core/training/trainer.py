@@ -37,13 +37,13 @@ from ..languages import is_whisper_language, language_name
 from ..router import RouterProfile, clip_features, load_profiles, profile_sample, routing_accuracy
 from .batches import Example, collate, make_example, uses_timestamps
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .config import WARM_AUTO, WARM_FIT, WARM_NONE, TrainConfig
+from .config import FIT_CLIPS, WARM_AUTO, WARM_FIT, WARM_NONE, TrainConfig
 from .datasets import Clip, DatasetReport
 from .dev_eval import METHOD as EVAL_METHOD
 from .dev_eval import dev_wer, greedy_texts
 from .distributed import DistContext, init_distributed
 from .events import EventSink, TrainEvent
-from .fit_ranking import FIT_CLIPS, FRESH, Fit, rank_by_fit
+from .fit_ranking import FRESH, Fit, rank_by_fit
 from .lora_setup import attach, load_trainable_state, start_from, trainable_state, warm_start_problem
 from .run_registry import DEV_CLIPS
 from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, rank_neighbours
@@ -250,7 +250,7 @@ class Trainer:
             collate(examples[i : i + self.micro], self.backbone.model.config.num_mel_bins, self.device, self.tokens.eot)
             for i in range(0, len(examples), self.micro)
         ]
-        fits = rank_by_fit(peft, self.config, candidates, batches, self.amp)
+        fits = rank_by_fit(peft, self.config, candidates, batches, self.amp, self._fit_progress)
         best = next((f.adapter for f in fits if f.adapter != FRESH), FRESH)
         # Every rank scores the same sample; rank 0's choice holds should the losses differ in the last digits.
         names = [FRESH, *(c.name for c in candidates)]
@@ -267,6 +267,14 @@ class Trainer:
             return None
         start_from(peft, self.config, self.installed[chosen], trainable_state(peft, self.config.name))
         return self.installed[chosen]
+
+    def _fit_progress(self, index: int, count: int, adapter: str) -> None:
+        """Before each fit score: stop here when cancelled (nothing is trained yet, so there is no checkpoint)."""
+        if self.ctx.agree(self.cancel.is_set()):
+            self.emit("cancelled", message="cancelled while measuring fit, before training began; the same command starts again")
+            raise TrainingCancelled("training cancelled before its first step; run the same command to start again")
+        what = "the fresh start" if adapter == FRESH else adapter
+        self.emit("phase", message=f"fit: scoring {what} ({index} of {count})")
 
     def _resume(self, peft: PeftModel, optimizer: torch.optim.Optimizer, run_id: str) -> Checkpoint | None:
         if self.fresh:

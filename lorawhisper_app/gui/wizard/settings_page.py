@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from lorawhisper_app.core.training.config import WARM_NONE, TrainConfig
+from lorawhisper_app.core.training.config import WARM_FIT, WARM_NONE, TrainConfig
 from lorawhisper_app.core.training.estimate import (
     Estimate,
     auto_precision,
@@ -228,11 +228,14 @@ class SettingsPage(QWizardPage):
             self.estimate_detail.setText("")
             return
         overrides = self.overrides()
+        similarity = self.state.similarity
+        scored = len(similarity.neighbours) if plan.warm_start == WARM_FIT and similarity is not None else 0
         self.estimate = estimate = estimate_training(
             device=self.device, train_clips=len(report.train), dev_clips=len(report.dev),
             data_seconds=report.train_seconds() + report.dev_seconds(), steps=int(overrides["steps"]),
             batch_size=int(overrides["batch_size"]), eval_every=int(overrides["eval_every"]),
             starts_from_adapter=plan.warm_start != WARM_NONE or plan.moe > 0,
+            fit_candidates=scored,
         )
         where = "on this machine's GPU" if self.device == "cuda" else "on this machine's CPU"
         total = duration_text(estimate.total_s)
@@ -242,7 +245,8 @@ class SettingsPage(QWizardPage):
             f"{estimate.steps} steps of {overrides['batch_size']} clips (each of the {len(report.train)} training "
             f"clips, {report.train_seconds() / 60:.1f} min, seen about {passes:.0f} times): {duration_text(estimate.train_s)}; "
             f"{estimate.evaluations} dev checks of {min(len(report.dev), TrainConfig.dev_max_clips)} clips: "
-            f"{duration_text(estimate.eval_s)}; loading and preparing: {duration_text(estimate.setup_s)}. "
+            f"{duration_text(estimate.eval_s)}; loading and preparing: {duration_text(estimate.setup_s)}"
+            + (f"; finding the best-fitting start: {duration_text(estimate.fit_s)}" if estimate.fit_s else "") + ". "
             f"Speeds {estimate.basis}. A run that stops improving ends sooner."
         )
 

@@ -314,9 +314,11 @@ class TrainingPage(QWizardPage):
             record.evals = [p for p in record.evals if p[0] <= step]
             self.plot.truncate(step)
             self._append_log(str(data.get("message", "")))
-        elif kind == "cancelled":
+        elif kind == "cancelled" and total:  # at a step: a checkpoint was written there
             record.step = record.checkpoint_step = step
             self._append_log(f"Stopped at step {step}; a checkpoint is kept.")
+        elif kind == "cancelled":  # before training began (while measuring fit): any earlier checkpoint stands
+            self._append_log(str(data.get("message", "")))
         elif kind == "installed":
             self._installed = data
         self._refresh()

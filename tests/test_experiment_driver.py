@@ -62,6 +62,19 @@ def test_closer_budgets_option_is_checked(tmp_path, capsys):
     assert "--closer-budgets takes MINUTES:STEPS:EVERY" in capsys.readouterr().err
 
 
+def test_a_work_folder_it_did_not_make_is_not_emptied(tmp_path, capsys):
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("keep me")
+    with pytest.raises(SystemExit):
+        adapter_experiments.main(["--out", str(tmp_path / "out"), "--work", str(mine)])
+    assert "holds files this script did not make" in capsys.readouterr().err
+    assert (mine / "thesis.txt").read_text() == "keep me"
+    assert adapter_experiments.work_folder_problem(tmp_path / "new") is None
+    (mine / adapter_experiments.WORK_MARK).touch()  # a folder an earlier run made may be emptied again
+    assert adapter_experiments.work_folder_problem(mine) is None
+
+
 def run_result(key: str, history: list[tuple[int, float]]) -> dict:
     events = [{"event": "eval", "step": s, "dev_wer": w} for s, w in history]
     return Run(key, []).to_dict() | {"events": events, "best_wer": min(w for _, w in history)}

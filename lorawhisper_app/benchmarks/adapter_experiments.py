@@ -72,6 +72,7 @@ NEEDS = {
     "synthetic-pt-s1": ("synthetic-7",),
 }
 BUNDLED = Path(__file__).resolve().parents[2] / "adapters"
+WORK_MARK = ".adapter-experiments"  # in every --work folder this script made, which it may empty again
 
 
 @dataclass
@@ -363,6 +364,15 @@ class Experiments:
         self.save()
 
 
+def work_folder_problem(work: Path) -> str | None:
+    """Why `--work` may not be emptied: it holds files and is not a folder this script made."""
+    if work.is_dir() and any(work.iterdir()) and not (work / WORK_MARK).is_file():
+        return f"--work {work}: the folder holds files this script did not make; it empties --work, so name a new folder"
+    if work.exists() and not work.is_dir():
+        return f"--work {work}: not a folder"
+    return None
+
+
 def phase_order_error(phases: list[str]) -> str | None:
     """Why `phases` cannot run in this order (a phase named twice, or before one it builds on), or None."""
     if len(set(phases)) < len(phases):
@@ -407,8 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--closer-budgets takes MINUTES:STEPS:EVERY, comma-separated (for example 10:45:15)")
     extra = (["--model", args.model] if args.model else []) + (["--steps", "2", "--eval-every", "1"] if args.quick else [])
     work = Path(args.work).resolve()
+    if problem := work_folder_problem(work):
+        parser.error(problem)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    (work / WORK_MARK).touch()
     experiments = Experiments(Path(args.speech), work, Path(args.out), time.monotonic() + args.seconds, args.device, extra,
                               variants, args.jobs, (None if seven == "epochs" else int(seven), int(eighth)), closer)
     experiments.main(phases, args.use_shipped)

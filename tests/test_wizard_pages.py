@@ -163,6 +163,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     click_next(qtbot, wizard, SETTINGS_PAGE)
     assert settings.estimate.fit_s > 0 and settings.estimate.total_s == pytest.approx(balanced + settings.estimate.fit_s)
     assert "finding the best-fitting start: about" in settings.estimate_detail.text()
+    shoot(wizard, "wizard_4_settings_fit.png")
     wizard.back()
     sim.warm_box.setCurrentIndex(1)
     click_next(qtbot, wizard, SETTINGS_PAGE)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from lorawhisper_app.core.training.checkpoint import load_checkpoint
 from lorawhisper_app.core.training.config import TrainConfig
 from lorawhisper_app.core.training.datasets import load_dataset
 from lorawhisper_app.core.training.events import TrainEvent
-from lorawhisper_app.core.training.trainer import Trainer, TrainingCancelled, learning_rate
+from lorawhisper_app.core.training.trainer import UNSCORED, Trainer, TrainingCancelled, learning_rate
 
 from conftest import SHARED_SPEECH
 from tiny_whisper import save_tiny_backbone
@@ -106,32 +107,72 @@ def test_same_seed_same_adapter_other_seed_other_adapter(tiny_model: Path, sw_ma
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_cancel_keeps_a_checkpoint_and_the_run_resumes(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
-    store = AdapterStore(None, tmp_path / "store")
-    cancel = threading.Event()
-    events: list[TrainEvent] = []
+def _run_cancelled_when(
+    model: Path, manifest: Path, run_dir: Path, store: AdapterStore, when: Callable[[TrainEvent], bool], match: str,
+    **config: object,
+) -> list[TrainEvent]:
+    """Run until `when(event)` sets the cancel; the run must stop with TrainingCancelled matching `match`."""
+    cancel, events = threading.Event(), []
 
-    def stop_after_three(event: TrainEvent) -> None:
+    def sink(event: TrainEvent) -> None:
         events.append(event)
-        if event.kind == "step" and event.step == 3:
+        if when(event):
             cancel.set()
 
     audio: dict = {}
-    report = load_dataset(sw_manifest, audio_store=audio)
-    cfg = TrainConfig(language="sw", name="sw", **TINY, steps=6)  # type: ignore[arg-type]
-    trainer = Trainer(cfg, report, audio, store=store, run_dir=tmp_path / "run", model=str(tiny_model), device="cpu",
-                      events=stop_after_three, cancel=cancel)
-    with pytest.raises(TrainingCancelled, match="step 3 of 6"):
-        trainer.run()
+    report = load_dataset(manifest, audio_store=audio)
+    cfg = TrainConfig(**{"language": "sw", "name": "sw", **TINY, "steps": 6, **config})  # type: ignore[arg-type]
+    with pytest.raises(TrainingCancelled, match=match):
+        Trainer(cfg, report, audio, store=store, run_dir=run_dir, model=str(model), device="cpu", events=sink,
+                cancel=cancel).run()
     assert events[-1].kind == "cancelled"
-    assert load_checkpoint(tmp_path / "run").state["step"] == 3
+    return events
+
+
+def test_cancel_keeps_a_checkpoint_and_the_run_resumes(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    """Cancelled between steps (after step 3), then during the evaluation at step 4: each time a
+    checkpoint is kept, and the run that resumes ends where an uninterrupted one does."""
+    store = AdapterStore(None, tmp_path / "store")
+    run = tmp_path / "run"
+    events = _run_cancelled_when(tiny_model, sw_manifest, run, store, lambda e: e.kind == "step" and e.step == 3,
+                                 "step 3 of 6")
+    assert events[-1].data == {"checkpoint": True}
+    assert load_checkpoint(run).state["step"] == 3
+
+    # eval_every=2: the cancel is set as step 4 ends, and is seen inside the evaluation that follows.
+    events = _run_cancelled_when(tiny_model, sw_manifest, run, store, lambda e: e.kind == "step" and e.step == 4,
+                                 "step 4 of 6")
+    assert [e.step for e in events if e.kind in ("resumed", "step")] == [3, 4]
+    assert not [e for e in events if e.kind == "eval"], "the evaluation at step 4 stopped part-way"
+    state = load_checkpoint(run).state
+    assert state["step"] == 4 and UNSCORED in state and [h["step"] for h in state["history"]] == [0, 2]
+
     resumed: list[TrainEvent] = []
-    result = _train(tiny_model, sw_manifest, tmp_path / "run", store, resumed)
-    assert result.resumed_from == 3
-    assert [e.step for e in resumed if e.kind == "step"] == [4, 5, 6]
+    result = _train(tiny_model, sw_manifest, run, store, resumed)
+    assert result.resumed_from == 4
+    assert [(e.kind, e.step) for e in resumed if e.kind in ("resumed", "eval", "step")] == [
+        ("resumed", 4), ("eval", 4), ("step", 5), ("step", 6), ("eval", 6)]
     straight = _train(tiny_model, sw_manifest, tmp_path / "straight", store)
+    assert result.history == straight.history
     a, b = load_file(result.adapter_dir / WEIGHTS_FILE), load_file(straight.adapter_dir / WEIGHTS_FILE)
     assert all(torch.equal(a[k], b[k]) for k in a), "a resumed run must end where an uninterrupted one does"
+
+
+@pytest.mark.parametrize(("phase", "doing"), [
+    ("measuring similarity to the installed adapters", "measuring similarity"),
+    ("scoring the dev set without an adapter", "scoring the dev set"),
+])
+def test_cancel_before_training_stops_inside_the_stage_without_a_checkpoint(
+    tiny_model: Path, sw_manifest: Path, tmp_path: Path, phase: str, doing: str
+) -> None:
+    store = AdapterStore(None, tmp_path / "store")
+    events = _run_cancelled_when(tiny_model, sw_manifest, tmp_path / "run", store,
+                                 lambda e: e.kind == "phase" and e.message == phase,
+                                 f"while {doing}, before a step was trained")
+    assert events[-1].data == {"checkpoint": False} and events[-1].message.startswith(f"cancelled while {doing}")
+    after = [e.kind for e in events[[e.message for e in events].index(phase) + 1 :]]
+    assert after == ["cancelled"], "the stage stops at its first batch: no similarity ranking, no dev WER"
+    assert load_checkpoint(tmp_path / "run") is None
 
 
 def _cli(*args: str) -> list[str]:
@@ -213,7 +254,7 @@ def test_warm_start_and_moe_use_the_installed_neighbour_and_change_nothing(
     audio: dict = {}
     report = load_dataset(sw_manifest, audio_store=audio)
     cfg = TrainConfig(**{**TINY, "language": "rw", "name": "rw", "steps": 2, "warm_start": "fit"})  # type: ignore[arg-type]
-    with pytest.raises(TrainingCancelled, match="before its first step"):
+    with pytest.raises(TrainingCancelled, match="while measuring fit, before a step was trained"):
         Trainer(cfg, report, audio, store=store, run_dir=tmp_path / "rw-fit-stopped", model=str(tiny_model), device="cpu",
                 events=cancel_while_scoring, cancel=cancel).run()
     assert seen[-1].kind == "cancelled" and "fit: scoring sw (2 of 2)" not in [e.message for e in seen]

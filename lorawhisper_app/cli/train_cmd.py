@@ -133,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     main_rank = DistContext.from_env_rank() == 0
     printer = _Printer(args.json) if main_rank else None
     # SIGTERM too: the app's Pause and Cancel send it.
-    with interrupts_cancel("cancelling after this step (Ctrl+C again to stop at once)", sigterm=True) as cancel:
+    with interrupts_cancel("cancelling at the end of this step or batch (Ctrl+C again to stop at once)", sigterm=True) as cancel:
         audio: dict = {}
         bar = ProgressBar("checking the data", enabled=not args.json and main_rank)
         began = time.monotonic()

@@ -42,7 +42,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -114,12 +114,17 @@ def _as_float(audio: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def clip_features(decoder: WindowDecoder, audios: Iterable[np.ndarray], batch_size: int = 8) -> np.ndarray:
-    """[clips, features] of the first 30 s of each clip. Turn the adapters off first."""
+def clip_features(
+    decoder: WindowDecoder, audios: Iterable[np.ndarray], batch_size: int = 8, before_batch: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """[clips, features] of the first 30 s of each clip. Turn the adapters off first.
+    `before_batch` runs before each batch is encoded; it may raise to stop (a cancel)."""
     rows: list[np.ndarray] = []
     batch: list[np.ndarray] = []
 
     def flush() -> None:
+        if before_batch is not None:
+            before_batch()
         feats = torch.cat([window_features(a, decoder.model.config.num_mel_bins) for a in batch])
         with FeatureTap(decoder.model) as tap:
             decoder.encode(feats)

@@ -87,11 +87,13 @@ def greedy_texts(
     batch_size: int = 16,
     autocast: torch.dtype | None = None,
     encoder_only: bool = False,
+    before_batch: Callable[[], None] | None = None,
 ) -> list[str]:
     """The greedy transcript of each example, in the order given.
 
     `autocast` applies to the encoder, and to the decoder too unless `encoder_only`: on the
     CPU, bfloat16 speeds the encoder up but slows the one-token decoder steps down.
+    `before_batch` runs before each batch of clips; it may raise to stop (a cancel).
     """
     device = model.device
     prompt = tokens.prompt(decode_token, timestamps=False)
@@ -106,6 +108,8 @@ def greedy_texts(
     whole = torch.autocast(device.type, dtype=autocast) if autocast and not encoder_only else contextlib.nullcontext()
     with whole:
         for start in range(0, len(order), batch_size):
+            if before_batch is not None:
+                before_batch()
             picked = order[start : start + batch_size]
             decoded = _decode_batch(model, encoder, steps, [examples[i] for i in picked], prompt, blocked, tokens.eot)
             for index, ids in zip(picked, decoded):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,10 +40,15 @@ def lid_sample(clip_ids: list[str], size: int = SAMPLE_CLIPS) -> list[str]:
     return sorted(clip_ids, key=lambda cid: hashlib.sha1(cid.encode()).hexdigest())[:size]
 
 
-def mean_lid(decoder: WindowDecoder, audios: list[np.ndarray], batch_size: int = 16) -> dict[str, float]:
-    """Mean LID distribution of the clips (the caller turns adapters off), largest first."""
+def mean_lid(
+    decoder: WindowDecoder, audios: list[np.ndarray], batch_size: int = 16, before_batch: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """Mean LID distribution of the clips (the caller turns adapters off), largest first.
+    `before_batch` runs before each batch; it may raise to stop (a cancel)."""
     total: dict[str, float] = {}
     for start in range(0, len(audios), batch_size):
+        if before_batch is not None:
+            before_batch()
         feats = torch.cat([
             window_features(torch.from_numpy(a).to(decoder.device, torch.float32) / 32768.0)
             for a in audios[start : start + batch_size]

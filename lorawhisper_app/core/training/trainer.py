@@ -6,11 +6,16 @@ new adapter (cold, warm-started, or beside frozen neighbours for LoRA MoE), then
 with AdamW, a warm-up and a cosine decay, scoring the dev set every `eval_every` steps.
 Each evaluation writes a checkpoint, keeps the best weights and may stop early. The
 result is an adapter folder that the store can import; nothing else is written.
+
+A cancel is seen between batches of every long stage, not only between steps: before
+training it stops without a checkpoint (an earlier one stands); during an evaluation it
+checkpoints the step unscored, and resuming scores it first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -20,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -50,10 +56,15 @@ from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, r
 
 BEST = "best.safetensors"
 ADAPTER = "adapter"
+UNSCORED = "unscored_loss"  # in a checkpoint's state: its step still needs its evaluation (the value: its loss)
 
 
 class TrainingCancelled(LoraWhisperError):
     """The run was cancelled; its last checkpoint lets the same command resume it."""
+
+
+class _EvaluationStopped(Exception):
+    """Rank 0 left a dev evaluation part-way because the run was cancelled."""
 
 
 @dataclass
@@ -147,21 +158,52 @@ class Trainer:
             out.append(make_example(clip.id, self.audio[clip.id], ids, self.tokens, self.decode_token, ts, max_length))
         return out
 
-    def _evaluate(self, net: torch.nn.Module) -> float:
-        """Dev WER on rank 0 (the other ranks wait); every rank gets the value."""
+    def _evaluate(self, net: torch.nn.Module) -> float | None:
+        """Dev WER on rank 0 (the other ranks wait); every rank gets the value, or None when a
+        cancel stopped rank 0 part-way."""
         value = 0.0
         if self.ctx.is_main:
             was_training = net.training
             net.eval()
-            texts = greedy_texts(
-                self.backbone.model, self.dev, self.tokens, self.decode_token,
-                lambda ids: self.backbone.processor.tokenizer.decode(ids, skip_special_tokens=True),
-                batch_size=64 if self.device.type == "cuda" else self.micro, autocast=self.amp,
-                encoder_only=self.device.type == "cpu",
-            )
-            net.train(was_training)
-            value = dev_wer([c.text for c in self.dev_clips], texts)
-        return self.ctx.share(value)
+            try:
+                texts = greedy_texts(
+                    self.backbone.model, self.dev, self.tokens, self.decode_token,
+                    lambda ids: self.backbone.processor.tokenizer.decode(ids, skip_special_tokens=True),
+                    batch_size=64 if self.device.type == "cuda" else self.micro, autocast=self.amp,
+                    encoder_only=self.device.type == "cpu", before_batch=self._stop_evaluating,
+                )
+                value = dev_wer([c.text for c in self.dev_clips], texts)
+            except _EvaluationStopped:
+                value = math.nan
+            finally:
+                net.train(was_training)
+        value = self.ctx.share(value)
+        return None if math.isnan(value) else value
+
+    def _stop_evaluating(self) -> None:
+        """Between evaluation batches on rank 0 (alone, so no collective call here)."""
+        if self.cancel.is_set():
+            raise _EvaluationStopped
+
+    def _check_cancel_before_training(self, doing: str) -> None:
+        """Between batches of a stage before training (every rank runs it alike)."""
+        if self.ctx.agree(self.cancel.is_set()):
+            self._cancelled_before_training(doing)
+
+    def _cancelled_before_training(self, doing: str) -> NoReturn:
+        """Nothing is trained in this process yet, so no checkpoint is written; an earlier one stands."""
+        self.emit("cancelled", message=f"cancelled while {doing}, before a step was trained", data={"checkpoint": False})
+        raise TrainingCancelled(
+            f"training cancelled while {doing}, before a step was trained; run the same command to start again "
+            "(a run with a checkpoint resumes from it)"
+        )
+
+    def _cancelled_at(self, peft: PeftModel, optimizer: torch.optim.Optimizer, state: dict, total: int) -> NoReturn:
+        step = state["step"]
+        self._checkpoint(peft, optimizer, state)
+        self.emit("cancelled", step=step, total_steps=total, message=f"cancelled at step {step}; the same command resumes",
+                  data={"checkpoint": True})
+        raise TrainingCancelled(f"training cancelled at step {step} of {total}; run the same command to resume")
 
     def _batch_indices(self, step: int) -> list[np.ndarray]:
         """This rank's micro-batches for `step`: epochs are seeded permutations, so the
@@ -194,11 +236,13 @@ class Trainer:
         self.emit("phase", message="measuring similarity to the installed adapters")
         decoder = WindowDecoder(self.backbone.model, self.tokens, self.amp)
         sample = lid_sample([c.id for c in self.data.train])
-        self.mean_lid = mean_lid(decoder, [self.audio[cid] for cid in sample])
+        check = functools.partial(self._check_cancel_before_training, "measuring similarity")
+        self.mean_lid = mean_lid(decoder, [self.audio[cid] for cid in sample], before_batch=check)
         # Features for the automatic router: its profile of the new language, and the dev clips it is scored on.
-        self.router_features = clip_features(decoder, [self.audio[cid] for cid in profile_sample(c.id for c in self.data.train)])
+        profile_audio = [self.audio[cid] for cid in profile_sample(c.id for c in self.data.train)]
+        self.router_features = clip_features(decoder, profile_audio, before_batch=check)
         dev_clips = self.data.dev[: self.config.dev_max_clips]
-        self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips])
+        self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips], before_batch=check)
         compatible = [i for i in self.store.list() if i.compatible_with(self.backbone.files.fingerprint)]
         self.installed = {i.name: i for i in compatible}
         neighbours = rank_neighbours(self.mean_lid, compatible, exclude=self.config.language)
@@ -269,10 +313,8 @@ class Trainer:
         return self.installed[chosen]
 
     def _fit_progress(self, index: int, count: int, adapter: str) -> None:
-        """Before each fit score: stop here when cancelled (nothing is trained yet, so there is no checkpoint)."""
-        if self.ctx.agree(self.cancel.is_set()):
-            self.emit("cancelled", message="cancelled while measuring fit, before training began; the same command starts again")
-            raise TrainingCancelled("training cancelled before its first step; run the same command to start again")
+        """Before each fit score: progress, and the place to stop when cancelled."""
+        self._check_cancel_before_training("measuring fit")
         what = "the fresh start" if adapter == FRESH else adapter
         self.emit("phase", message=f"fit: scoring {what} ({index} of {count})")
 
@@ -372,8 +414,11 @@ class Trainer:
             self.emit("phase", message="scoring the dev set without an adapter")
             with self._timed("dev_before"):
                 with peft.disable_adapter():
-                    state["before"] = self._evaluate(peft)
-                start = self._evaluate(peft) if (warm or frozen) else state["before"]
+                    before = self._evaluate(peft)
+                start = self._evaluate(peft) if (warm or frozen) and before is not None else before
+            if before is None or start is None:
+                self._cancelled_before_training("scoring the dev set")
+            state["before"] = before
             state["history"] = [{"step": 0, "dev_wer": start}]
             state.update(best_wer=start, best_step=0)
             self._save_best(peft)
@@ -391,12 +436,18 @@ class Trainer:
         began, first_step = time.monotonic(), state["step"]
         evals_run = 0
         step = state["step"]
-        while step < total:
+        eta: float | None = None
+        while True:
+            if UNSCORED in state:  # `step` ends an evaluation interval, or a cancel stopped its evaluation
+                stop_early = self._score(peft, optimizer, state, total, steps_per_epoch, eta)
+                evals_run += 1
+                if stop_early:
+                    break
+            if step >= total:
+                break
             if self.ctx.agree(self.cancel.is_set()):
                 state["step"] = step
-                self._checkpoint(peft, optimizer, state)
-                self.emit("cancelled", step=step, total_steps=total, message=f"cancelled at step {step}; the same command resumes")
-                raise TrainingCancelled(f"training cancelled at step {step} of {total}; run the same command to resume")
+                self._cancelled_at(peft, optimizer, state, total)
             lr = learning_rate(step, total, warmup, config.learning_rate)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -435,24 +486,8 @@ class Trainer:
             eta = per_step * (total - step) + per_eval * ((total - step) // eval_every + 1)
             self.emit("step", step=step, total_steps=total, epoch=step / steps_per_epoch, loss=loss_value,
                       learning_rate=lr, eta_s=eta)
-            if step % eval_every and step != total:
-                continue
-            with self._timed("evaluations"):
-                wer = self._evaluate(peft)
-            evals_run += 1
-            state["history"].append({"step": step, "dev_wer": wer, "loss": loss_value})
-            if wer < state["best_wer"]:
-                state.update(best_wer=wer, best_step=step, bad_evals=0)
-                self._save_best(peft)
-            else:
-                state["bad_evals"] += 1
-            state["step"] = step
-            self._checkpoint(peft, optimizer, state)
-            self.emit("eval", step=step, total_steps=total, epoch=step / steps_per_epoch, dev_wer=wer, loss=loss_value, eta_s=eta,
-                      message=f"best {state['best_wer']:.3f} at step {state['best_step']}")
-            if self.ctx.agree(state["bad_evals"] >= config.patience):
-                self.emit("phase", message=f"no better dev WER in {config.patience} evaluations: stopping early")
-                break
+            if step % eval_every == 0 or step == total:
+                state.update({"step": step, UNSCORED: loss_value})
         self.ctx.barrier()
         self.timings["training"] = time.monotonic() - began - self.timings.get("evaluations", 0.0)
         with self._timed("finish"):
@@ -465,6 +500,32 @@ class Trainer:
                         "timings": {k: round(v, 3) for k, v in self.timings.items()}})
         self.ctx.barrier()
         return result
+
+    def _score(
+        self, peft: PeftModel, optimizer: torch.optim.Optimizer, state: dict, total: int, steps_per_epoch: int,
+        eta: float | None,
+    ) -> bool:
+        """Score the dev set at state["step"], keep the best weights and checkpoint; True to stop early.
+        Cancelled part-way, the step is checkpointed still unscored, so a resumed run scores it first."""
+        step, loss = state["step"], state[UNSCORED]
+        with self._timed("evaluations"):
+            wer = self._evaluate(peft)
+        if wer is None:
+            self._cancelled_at(peft, optimizer, state, total)
+        del state[UNSCORED]
+        state["history"].append({"step": step, "dev_wer": wer, "loss": loss})
+        if wer < state["best_wer"]:
+            state.update(best_wer=wer, best_step=step, bad_evals=0)
+            self._save_best(peft)
+        else:
+            state["bad_evals"] += 1
+        self._checkpoint(peft, optimizer, state)
+        self.emit("eval", step=step, total_steps=total, epoch=step / steps_per_epoch, dev_wer=wer, loss=loss, eta_s=eta,
+                  message=f"best {state['best_wer']:.3f} at step {state['best_step']}")
+        if self.ctx.agree(state["bad_evals"] >= self.config.patience):
+            self.emit("phase", message=f"no better dev WER in {self.config.patience} evaluations: stopping early")
+            return True
+        return False
 
     def _finish(
         self, peft: PeftModel, state: dict, warm: AdapterInfo | None, mixture: dict[str, float], total: int,

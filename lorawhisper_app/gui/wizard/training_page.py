@@ -1,7 +1,7 @@
 """Page 5: the training run, in a child process, with live plots, ETA, pause, cancel and resume.
 
-Pause and cancel both stop the child cleanly: on SIGTERM the trainer finishes its step,
-writes a checkpoint and exits, which frees the memory and the processor it held; resume
+Pause and cancel both stop the child cleanly: on SIGTERM the trainer stops at the end of
+its step or between batches of an evaluation, writes a checkpoint and exits, which frees the memory and the processor it held; resume
 runs the same command on the same run folder, which continues from that checkpoint (so
 it also works after the app was closed). A paused run is meant to go on; a cancelled one
 keeps its checkpoint until this page starts another run or the user discards it.
@@ -314,10 +314,10 @@ class TrainingPage(QWizardPage):
             record.evals = [p for p in record.evals if p[0] <= step]
             self.plot.truncate(step)
             self._append_log(str(data.get("message", "")))
-        elif kind == "cancelled" and total:  # at a step: a checkpoint was written there
+        elif kind == "cancelled" and data.get("data", {}).get("checkpoint"):
             record.step = record.checkpoint_step = step
             self._append_log(f"Stopped at step {step}; a checkpoint is kept.")
-        elif kind == "cancelled":  # before training began (while measuring fit): any earlier checkpoint stands
+        elif kind == "cancelled":  # before a step was trained: no new checkpoint, any earlier one stands
             self._append_log(str(data.get("message", "")))
         elif kind == "installed":
             self._installed = data

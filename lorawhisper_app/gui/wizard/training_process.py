@@ -3,8 +3,8 @@ for the log and for saying why it failed.
 
 A child process rather than a thread: a crash or an out-of-memory kill in training never
 takes the window down, and stopping it frees all the memory it used. `stop()` sends
-SIGTERM, on which the trainer finishes its step, writes a checkpoint and exits; running
-the same arguments again resumes from that checkpoint.
+SIGTERM, on which the trainer stops at the end of its step or batch, writes a checkpoint
+(once it has trained a step) and exits; running the same arguments again resumes from it.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir
 from lorawhisper_app.core.audio import load_audio
 from lorawhisper_app.core.capture import find_input_device
 from lorawhisper_app.core.engine import Engine
+from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.training.estimate import steps_for
 from lorawhisper_app.core.training.run_registry import RunRecord, RunState
 from lorawhisper_app.gui.engine_holder import EngineHolder
@@ -167,10 +168,20 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     wizard.back()
     sim.warm_box.setCurrentIndex(1)
     click_next(qtbot, wizard, SETTINGS_PAGE)
-    assert settings.estimate.total_s == balanced
+    assert settings.estimate.total_s == balanced and not settings.seed_note.isHidden()
+    # A warm start copies the shipped rank-32 adapter: Quick keeps its passes but not its rank 16.
     settings.preset_buttons["Quick"].click()
-    assert settings.rank_spin.value() == 16 and settings.steps_spin.value() == steps_for(train, 16, 4)
-    assert settings.estimate.total_s < balanced
+    assert settings.rank_spin.value() == 32 and not settings.rank_spin.isEnabled() and not settings.is_custom()
+    assert settings.steps_spin.value() == steps_for(train, 16, 4) and settings.estimate.total_s < balanced
+    assert settings.seed_note.text() == (f"Every preset trains at rank 32, the rank of the "
+                                         f"{language_name(bars[0][0])} adapter ({bars[0][1]}) it starts from.")
+    assert settings.overrides()["rank"] == 32 and settings.overrides()["alpha"] == 64.0
+    shoot(wizard, "wizard_4_settings_warm.png")
+    wizard.back()  # a fresh start (MoE stays on): the rank is the preset's again, and the user's to change
+    sim.warm_box.setCurrentIndex(0)
+    click_next(qtbot, wizard, SETTINGS_PAGE)
+    assert settings.seed_note.isHidden() and settings.rank_spin.isEnabled()
+    assert settings.preset().name == "Quick" and settings.rank_spin.value() == 16
     settings.preset_buttons["Best"].click()
     assert settings.estimate.total_s > balanced and not settings.is_custom()
     qtbot.mouseClick(settings.advanced_button, Qt.MouseButton.LeftButton)
@@ -190,7 +201,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     assert plan.overrides == {"rank": 4, "alpha": 8.0, "lr": 0.001, "steps": 3, "batch_size": 8, "eval_every": 1}
     args = plan.train_args()
     assert args[:2] == [str(swahili), "--language"] and "--epochs" not in args and "--device" not in args
-    for option, value in (("--language", "sw"), ("--warm-start", bars[0][0]), ("--moe", "2"), ("--steps", "3"),
+    for option, value in (("--language", "sw"), ("--warm-start", "none"), ("--moe", "2"), ("--steps", "3"),
                           ("--name", "sw-wizard"), ("--rank", "4"), ("--batch-size", "8")):
         assert args[args.index(option) + 1] == value
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from ..adapter_meta import LoraSpec
 from ..errors import LoraWhisperError
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "fc1", "fc2")
@@ -13,6 +15,16 @@ WARM_AUTO = "auto"
 WARM_FIT = "fit"
 WARM_NONE = "none"
 FIT_CLIPS = 16  # training clips each --warm-start fit candidate is scored on
+
+
+def start_problem(source: str, lora: LoraSpec, rank: int, targets: Iterable[str]) -> str | None:
+    """Why adapter `source`, of shape `lora`, cannot seed a new adapter of `rank` on `targets`; None when it can."""
+    targets = tuple(targets)
+    if lora.rank != rank:
+        return f"{source} has rank {lora.rank}, this run {rank}"
+    if set(lora.targets) != set(targets):
+        return f"{source} adapts {', '.join(lora.targets)}, this run {', '.join(targets)}"
+    return None
 
 
 @dataclass(frozen=True)

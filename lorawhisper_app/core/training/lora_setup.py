@@ -11,23 +11,13 @@ from transformers import WhisperForConditionalGeneration
 
 from ..adapter_store import WEIGHTS_FILE, AdapterInfo
 from ..errors import LoraWhisperError
-from .config import TrainConfig
+from .config import TrainConfig, start_problem
 
 
 def lora_config(config: TrainConfig) -> LoraConfig:
     return LoraConfig(
         r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=list(config.targets)
     )
-
-
-def warm_start_problem(config: TrainConfig, source: AdapterInfo) -> str | None:
-    """Why `source` cannot seed an adapter of this shape, or None when it can."""
-    lora = source.meta.lora
-    if lora.rank != config.rank:
-        return f"{source.name} has rank {lora.rank}, this run {config.rank}"
-    if set(lora.targets) != set(config.targets):
-        return f"{source.name} adapts {', '.join(lora.targets)}, this run {', '.join(config.targets)}"
-    return None
 
 
 def attach(
@@ -60,7 +50,7 @@ def attach(
 def start_from(peft: PeftModel, config: TrainConfig, source: AdapterInfo, fresh: dict[str, torch.Tensor]) -> None:
     """Set the new adapter to `source`'s weights, cut to `config.warm_rank` directions when
     that is set; `fresh` is the adapter's cold initialisation, which fills the other slots."""
-    problem = warm_start_problem(config, source)
+    problem = start_problem(source.name, source.meta.lora, config.rank, config.targets)
     if problem:
         raise LoraWhisperError(f"cannot warm-start from {source.name}: {problem}")
     weights = load_file(source.path / WEIGHTS_FILE)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..adapter_meta import LoraSpec
 from ..adapter_store import AdapterInfo
 from ..decoding import WindowDecoder
 from ..features import window_features
@@ -33,6 +34,7 @@ class Neighbour:
     language: str
     adapter: str
     similarity: float
+    lora: LoraSpec  # the adapter's shape: a warm start needs the same rank and targets
 
 
 def lid_sample(clip_ids: list[str], size: int = SAMPLE_CLIPS) -> list[str]:
@@ -85,7 +87,7 @@ def rank_neighbours(mean: dict[str, float], adapters: list[AdapterInfo], exclude
         score = bhattacharyya(mean, adapter_profile(info))
         best = by_language.get(info.meta.language)
         if best is None or score > best.similarity:
-            by_language[info.meta.language] = Neighbour(info.meta.language, info.name, score)
+            by_language[info.meta.language] = Neighbour(info.meta.language, info.name, score, info.meta.lora)
     return sorted(by_language.values(), key=lambda n: (-n.similarity, n.language))
 
 

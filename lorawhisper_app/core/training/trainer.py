@@ -43,14 +43,14 @@ from ..languages import is_whisper_language, language_name
 from ..router import RouterProfile, clip_features, load_profiles, profile_sample, routing_accuracy
 from .batches import Example, collate, make_example, uses_timestamps
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .config import FIT_CLIPS, WARM_AUTO, WARM_FIT, WARM_NONE, TrainConfig
+from .config import FIT_CLIPS, WARM_AUTO, WARM_FIT, WARM_NONE, TrainConfig, start_problem
 from .datasets import Clip, DatasetReport
 from .dev_eval import METHOD as EVAL_METHOD
 from .dev_eval import dev_wer, greedy_texts
 from .distributed import DistContext, init_distributed
 from .events import EventSink, TrainEvent
 from .fit_ranking import FRESH, Fit, rank_by_fit
-from .lora_setup import attach, load_trainable_state, start_from, trainable_state, warm_start_problem
+from .lora_setup import attach, load_trainable_state, start_from, trainable_state
 from .run_registry import DEV_CLIPS
 from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, rank_neighbours
 
@@ -267,7 +267,7 @@ class Trainer:
         if choice == WARM_AUTO:
             for n in neighbours:
                 info = self.installed[n.adapter]
-                problem = warm_start_problem(self.config, info)
+                problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
                 if problem is None:
                     return info
                 self.emit("phase", message=f"not warm-starting from {n.adapter}: {problem}")
@@ -282,9 +282,10 @@ class Trainer:
         """Start `peft`'s new adapter from the best-fitting installed adapter (fresh when there is none)."""
         candidates = []
         for n in neighbours:
-            problem = warm_start_problem(self.config, self.installed[n.adapter])
+            info = self.installed[n.adapter]
+            problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
             if problem is None:
-                candidates.append(self.installed[n.adapter])
+                candidates.append(info)
             else:
                 self.emit("phase", message=f"not scoring {n.adapter}: {problem}")
         self.emit("phase", message=f"measuring how well {len(candidates)} installed adapters fit the new data")

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from lorawhisper_app.core.training.config import WARM_FIT, WARM_NONE, TrainConfig
+from lorawhisper_app.core.languages import language_name
+from lorawhisper_app.core.training.config import DEFAULT_TARGETS, WARM_FIT, WARM_NONE, TrainConfig, start_problem
 from lorawhisper_app.core.training.estimate import (
     Estimate,
     auto_precision,
@@ -70,6 +71,7 @@ class SettingsPage(QWizardPage):
         self.device: str | None = None
         self.device_task: BackgroundTask | None = None
         self.estimate: Estimate | None = None
+        self.seed_rank: int | None = None  # the rank a warm start needs; None: the preset's or the user's
         self._filling = False
         self._steps_edited = False
         self.setTitle("Settings")
@@ -87,6 +89,8 @@ class SettingsPage(QWizardPage):
             self.preset_buttons[preset.name] = button
             presets.addWidget(button)
             presets.addWidget(blurb)
+        self.seed_note = QLabel(objectName="seedNote", wordWrap=True)
+        self.seed_note.setVisible(False)
         self.estimate_label = QLabel(objectName="estimate")
         font = QFont(self.estimate_label.font())
         font.setPointSizeF(font.pointSizeF() * 1.3)
@@ -122,6 +126,7 @@ class SettingsPage(QWizardPage):
         name_row.addWidget(self.name_edit, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(presets)
+        layout.addWidget(self.seed_note)
         layout.addWidget(self.estimate_label)
         layout.addWidget(self.estimate_detail)
         layout.addSpacing(10)
@@ -156,7 +161,7 @@ class SettingsPage(QWizardPage):
         self._filling = True
         try:
             self.preset_buttons[name].setChecked(True)
-            self.rank_spin.setValue(preset.rank)
+            self.rank_spin.setValue(self.seed_rank or preset.rank)
             self.lr_spin.setValue(preset.learning_rate)
             self.batch_spin.setValue(TrainConfig.batch_size)
             self.steps_spin.setValue(steps_for(self._train_clips(), TrainConfig.batch_size, preset.epochs))
@@ -185,7 +190,7 @@ class SettingsPage(QWizardPage):
         preset = self.preset()
         return preset is None or self._steps_edited or (
             self.rank_spin.value(), round(self.lr_spin.value(), 6), self.batch_spin.value()
-        ) != (preset.rank, preset.learning_rate, TrainConfig.batch_size)
+        ) != (self.seed_rank or preset.rank, preset.learning_rate, TrainConfig.batch_size)
 
     def overrides(self) -> dict[str, object]:
         """The plan's overrides: always the step budget (never epochs beside it), rank and alpha,
@@ -200,8 +205,32 @@ class SettingsPage(QWizardPage):
 
     # -- the estimate ----------------------------------------------------------------
 
+    def _follow_the_start(self) -> None:
+        """A warm start copies an installed adapter's weights, so the new adapter takes its rank
+        (for Best fit: the rank most of the candidates have; the trainer scores only those)."""
+        plan, similarity = self.state.plan, self.state.similarity
+        neighbours = similarity.neighbours if similarity is not None else []
+        self.seed_rank, source = None, ""
+        if plan.warm_start == WARM_FIT and neighbours:
+            ranks = [n.lora.rank for n in neighbours]
+            self.seed_rank = max(ranks, key=lambda r: (ranks.count(r), -ranks.index(r)))
+            source = "the installed adapters that Best fit can start from"
+        elif plan.warm_start != WARM_NONE:
+            chosen = next((n for n in neighbours if n.language == plan.warm_start), None)
+            if chosen is not None:
+                self.seed_rank = chosen.lora.rank
+                source = f"the {language_name(chosen.language)} adapter ({chosen.adapter}) it starts from"
+        self.seed_note.setText(f"Every preset trains at rank {self.seed_rank}, the rank of {source}." if source else "")
+        self.seed_note.setVisible(bool(source))
+        self.rank_spin.setEnabled(self.seed_rank is None)
+        self.rank_spin.setToolTip(
+            "LoRA rank: the adapter's size (alpha is kept at twice the rank)" if self.seed_rank is None
+            else f"Rank {self.seed_rank}: a warm start needs the rank of the adapter it copies"
+        )
+
     def initializePage(self) -> None:
         self.name_edit.setText(self.state.plan.adapter_name)
+        self._follow_the_start()
         if self.state.similarity is not None:
             self.device = self.state.similarity.device
         elif self.device is None and self.device_task is None:
@@ -229,7 +258,10 @@ class SettingsPage(QWizardPage):
             return
         overrides = self.overrides()
         similarity = self.state.similarity
-        scored = len(similarity.neighbours) if plan.warm_start == WARM_FIT and similarity is not None else 0
+        scored = 0
+        if plan.warm_start == WARM_FIT and similarity is not None:
+            rank = int(overrides["rank"])
+            scored = sum(start_problem(n.adapter, n.lora, rank, DEFAULT_TARGETS) is None for n in similarity.neighbours)
         self.estimate = estimate = estimate_training(
             device=self.device, train_clips=len(report.train), dev_clips=len(report.dev),
             data_seconds=report.train_seconds() + report.dev_seconds(), steps=int(overrides["steps"]),

@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from lorawhisper_app.core.adapter_meta import AdapterMeta
 from lorawhisper_app.core.adapter_store import WEIGHTS_FILE, AdapterStore
 from lorawhisper_app.core.backbone import resolve_backbone
+from lorawhisper_app.core.errors import AdapterError
 from lorawhisper_app.core.training.checkpoint import load_checkpoint
 from lorawhisper_app.core.training.config import TrainConfig
 from lorawhisper_app.core.training.datasets import load_dataset
@@ -222,6 +223,12 @@ def test_warm_start_and_moe_use_the_installed_neighbour_and_change_nothing(
     assert warm.meta.training_data["warm_start"] == "sw"
     assert warm.meta.decode_token == next(iter(warm.meta.training_data["lid_profile"]))
     assert start.dev_wer == pytest.approx(sw.meta.dev_wer.after), "a warm start begins where its source ended"
+
+    refused: list[TrainEvent] = []
+    with pytest.raises(AdapterError, match="--warm-start sw: sw has rank 4, this run 8"):
+        _train(tiny_model, sw_manifest, tmp_path / "rw-rank-8", store, refused, language="rw", name="rw", rank=8,
+               alpha=16.0, warm_start="sw")
+    assert [e.message for e in refused] == ["loading the backbone"], "refused before measuring anything"
 
     cut = _train(tiny_model, sw_manifest, tmp_path / "rw-cut", store, language="rw", name="rw", steps=2,
                  warm_start="sw", warm_rank=2)

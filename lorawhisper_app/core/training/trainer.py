@@ -231,6 +231,7 @@ class Trainer:
         self.amp = _amp_dtype(self.config.precision, self.device)
         self.micro = self.config.micro_batch_for(self.device.type)
         self.tokens = SpecialTokens.from_model(net, self.backbone.processor.tokenizer)
+        self.installed = {i.name: i for i in self.store.list() if i.compatible_with(self.backbone.files.fingerprint)}
 
     def _similarity(self) -> list[Neighbour]:
         self.emit("phase", message="measuring similarity to the installed adapters")
@@ -243,9 +244,7 @@ class Trainer:
         self.router_features = clip_features(decoder, profile_audio, before_batch=check)
         dev_clips = self.data.dev[: self.config.dev_max_clips]
         self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips], before_batch=check)
-        compatible = [i for i in self.store.list() if i.compatible_with(self.backbone.files.fingerprint)]
-        self.installed = {i.name: i for i in compatible}
-        neighbours = rank_neighbours(self.mean_lid, compatible, exclude=self.config.language)
+        neighbours = rank_neighbours(self.mean_lid, list(self.installed.values()), exclude=self.config.language)
         self.decode_token = self.config.decode_token or (
             self.config.language if is_whisper_language(self.config.language) else next(iter(self.mean_lid))
         )
@@ -260,23 +259,31 @@ class Trainer:
         )
         return neighbours
 
-    def _warm_source(self, neighbours: list[Neighbour]) -> AdapterInfo | None:
+    def _named_source(self) -> AdapterInfo | None:
+        """The adapter `--warm-start NAME|CODE` names (None for none, auto and fit), checked before the long stages."""
         choice = self.config.warm_start
-        if choice in (WARM_NONE, WARM_FIT) or (choice == WARM_AUTO and self.config.moe_k):
-            return None  # a fit start is chosen once the new adapter exists: _fit_source
-        if choice == WARM_AUTO:
-            for n in neighbours:
-                info = self.installed[n.adapter]
-                problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
-                if problem is None:
-                    return info
-                self.emit("phase", message=f"not warm-starting from {n.adapter}: {problem}")
+        if choice in (WARM_NONE, WARM_AUTO, WARM_FIT):
             return None
         by_language = [i for i in self.installed.values() if i.meta.language == choice]
         info = self.installed.get(choice) or (by_language[0] if by_language else None)
         if info is None:
             raise AdapterError(f"--warm-start {choice}: no installed adapter for this backbone has that name or language")
+        problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
+        if problem is not None:
+            raise AdapterError(f"--warm-start {choice}: {problem}; train at its rank and targets to start from it")
         return info
+
+    def _most_similar_source(self, neighbours: list[Neighbour]) -> AdapterInfo | None:
+        """`--warm-start auto` without MoE: the most similar adapter that fits this run's shape."""
+        if self.config.warm_start != WARM_AUTO or self.config.moe_k:
+            return None
+        for n in neighbours:
+            info = self.installed[n.adapter]
+            problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
+            if problem is None:
+                return info
+            self.emit("phase", message=f"not warm-starting from {n.adapter}: {problem}")
+        return None
 
     def _fit_source(self, peft: PeftModel, neighbours: list[Neighbour]) -> AdapterInfo | None:
         """Start `peft`'s new adapter from the best-fitting installed adapter (fresh when there is none)."""
@@ -379,9 +386,10 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with self._timed("load"):
             self._load()
+        named = self._named_source()
         with self._timed("similarity"):
             neighbours = self._similarity()
-        warm = self._warm_source(neighbours)
+        warm = named or self._most_similar_source(neighbours)  # a fit start is chosen once the new adapter exists
         mixture = moe_weights(neighbours, config.moe_k) if config.moe_k else {}
         frozen = [(self.installed[name], w) for name, w in mixture.items()]
 

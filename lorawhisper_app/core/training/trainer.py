@@ -237,13 +237,14 @@ class Trainer:
         self.emit("phase", message="measuring similarity to the installed adapters")
         decoder = WindowDecoder(self.backbone.model, self.tokens, self.amp)
         sample = lid_sample([c.id for c in self.data.train])
+        # Batches of a micro-batch (4 clips on the CPU) keep a cancel waiting seconds, not a minute.
         check = functools.partial(self._check_cancel_before_training, "measuring similarity")
-        self.mean_lid = mean_lid(decoder, [self.audio[cid] for cid in sample], before_batch=check)
+        self.mean_lid = mean_lid(decoder, [self.audio[cid] for cid in sample], self.micro, before_batch=check)
         # Features for the automatic router: its profile of the new language, and the dev clips it is scored on.
         profile_audio = [self.audio[cid] for cid in profile_sample(c.id for c in self.data.train)]
-        self.router_features = clip_features(decoder, profile_audio, before_batch=check)
+        self.router_features = clip_features(decoder, profile_audio, self.micro, before_batch=check)
         dev_clips = self.data.dev[: self.config.dev_max_clips]
-        self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips], before_batch=check)
+        self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips], self.micro, before_batch=check)
         neighbours = rank_neighbours(self.mean_lid, list(self.installed.values()), exclude=self.config.language)
         self.decode_token = self.config.decode_token or (
             self.config.language if is_whisper_language(self.config.language) else next(iter(self.mean_lid))

@@ -115,7 +115,6 @@ def test_records_a_played_clip_bit_exact_in_real_time(mic, clip):
         assert player.returncode == 0, player.stderr.read().decode()
         time.sleep(0.4)  # the monitor's latency: let the clip's tail arrive
         wall = time.monotonic() - started
-        captured_during = capture.samples_captured
     pieces.append(capture.read_available())  # after stop: everything still queued
     recording = np.concatenate(pieces)
 
@@ -126,8 +125,9 @@ def test_records_a_played_clip_bit_exact_in_real_time(mic, clip):
     print(f"played {duration:.3f} s in {played_in:.3f} s; recorded {len(recording) / RATE:.3f} s in {wall:.3f} s")
     assert played_in >= duration - 0.15, (played_in, duration)
     assert abs(len(recording) / RATE - wall) < 0.3, (len(recording) / RATE, wall)
-    # Nothing dropped: every captured sample was read.
-    assert len(recording) + len(silence) == capture.samples_captured == captured_during
+    # Nothing dropped: every sample captured up to stop() was read (a block may still
+    # arrive between the wall reading above and stop(); it counts and is read too).
+    assert len(recording) + len(silence) == capture.samples_captured
     assert capture.backlog_seconds == 0
     # The level meter rose well above silence during playback.
     peak_db = 20 * math.log10(float(np.abs(reference).max()))

@@ -18,18 +18,23 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDialogButtonBox, QWizard
 
 from lorawhisper_app.benchmarks.virtual_mic import VirtualMicrophone, virtual_mic_unavailable
+from lorawhisper_app.core.adapter_meta import LoraSpec
 from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir
 from lorawhisper_app.core.audio import load_audio
 from lorawhisper_app.core.capture import find_input_device
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.languages import language_name
+from lorawhisper_app.core.training.config import DEFAULT_TARGETS
 from lorawhisper_app.core.training.estimate import steps_for
 from lorawhisper_app.core.training.run_registry import RunRecord, RunState
+from lorawhisper_app.core.training.similarity import Neighbour
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.data_page import DataPage
 from lorawhisper_app.gui.wizard.plan import TrainingPlan
 from lorawhisper_app.gui.wizard.recording_page import RecordingDialog
-from lorawhisper_app.gui.wizard.state import WizardState
+from lorawhisper_app.gui.wizard.settings_page import SettingsPage
+from lorawhisper_app.gui.wizard.similarity_page import SimilarityPage
+from lorawhisper_app.gui.wizard.state import Similarity, WizardState
 from lorawhisper_app.gui.wizard.training_page import TrainingPage
 from lorawhisper_app.gui.wizard.wizard import DATA_PAGE, SETTINGS_PAGE, SIMILARITY_PAGE, AddLanguageWizard
 from test_capture import _no_daemon_left_behind  # noqa: F401 - the fixture applies to this module too
@@ -351,3 +356,29 @@ def test_a_run_that_stopped_early_shows_as_finished(qtbot, store: AdapterStore, 
     page._refresh()
     assert page.progress.value() == page.progress.maximum() == 12
     assert page.progress.text() == "finished early, at step 9"
+
+
+def test_a_neighbour_of_other_targets_is_listed_but_cannot_be_chosen(qtbot, store: AdapterStore,
+                                                                      holder: EngineHolder) -> None:
+    """The wizard trains q, k, v, fc1 and fc2; an adapter on q and v only cannot seed it, and says so."""
+    state = WizardState(store, holder)
+    page = SimilarityPage(state)
+    qtbot.addWidget(page)
+    shapes = {"ln": LoraSpec(32, 64, 0.05, ("q_proj", "v_proj")), "sw": LoraSpec(16, 32, 0.05, DEFAULT_TARGETS)}
+    neighbours = [Neighbour(code, code, value, shapes[code]) for code, value in (("ln", 0.72), ("sw", 0.60))]
+    state.similarity = Similarity({"sw": 0.8, "yo": 0.1}, neighbours, "sw", "cpu")
+    page._show(state.similarity)
+    items = [page.warm_box.model().item(i) for i in range(page.warm_box.count())]
+    assert [page.warm_box.itemData(i) for i in range(len(items))] == ["none", "ln", "sw", "fit"]
+    assert [item.isEnabled() for item in items] == [True, False, True, True]
+    assert items[1].text() == "Lingala (ln), similarity 0.720: cannot start from it, ln adapts q_proj, v_proj, this run " \
+                              + ", ".join(DEFAULT_TARGETS)
+    assert "suggested" not in items[2].text()  # the suggestion is the most similar only, and only when it can seed
+    assert page.moe_check.isEnabled() and page.moe_k.maximum() == 2  # MoE (neighbours frozen beside the new one) stays on offer
+
+    # Best fit scores only sw, so the settings page trains at sw's rank 16, not ln's 32.
+    state.plan.warm_start = "fit"
+    settings = SettingsPage(state)
+    qtbot.addWidget(settings)
+    settings._follow_the_start()
+    assert settings.seed_rank == 16 and not settings.rank_spin.isEnabled()

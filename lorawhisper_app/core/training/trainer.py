@@ -260,6 +260,10 @@ class Trainer:
         )
         return neighbours
 
+    def _start_problem(self, info: AdapterInfo) -> str | None:
+        """Why `info` cannot seed this run's adapter (another rank or other targets); None when it can."""
+        return start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
+
     def _named_source(self) -> AdapterInfo | None:
         """The adapter `--warm-start NAME|CODE` names (None for none, auto and fit), checked before the long stages."""
         choice = self.config.warm_start
@@ -269,7 +273,7 @@ class Trainer:
         info = self.installed.get(choice) or (by_language[0] if by_language else None)
         if info is None:
             raise AdapterError(f"--warm-start {choice}: no installed adapter for this backbone has that name or language")
-        problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
+        problem = self._start_problem(info)
         if problem is not None:
             raise AdapterError(f"--warm-start {choice}: {problem}; train at its rank and targets to start from it")
         return info
@@ -280,7 +284,7 @@ class Trainer:
             return None
         for n in neighbours:
             info = self.installed[n.adapter]
-            problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
+            problem = self._start_problem(info)
             if problem is None:
                 return info
             self.emit("phase", message=f"not warm-starting from {n.adapter}: {problem}")
@@ -291,7 +295,7 @@ class Trainer:
         candidates = []
         for n in neighbours:
             info = self.installed[n.adapter]
-            problem = start_problem(info.name, info.meta.lora, self.config.rank, self.config.targets)
+            problem = self._start_problem(info)
             if problem is None:
                 candidates.append(info)
             else:

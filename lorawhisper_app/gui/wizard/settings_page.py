@@ -211,8 +211,9 @@ class SettingsPage(QWizardPage):
         plan, similarity = self.state.plan, self.state.similarity
         neighbours = similarity.neighbours if similarity is not None else []
         self.seed_rank, source = None, ""
-        if plan.warm_start == WARM_FIT and neighbours:
-            ranks = [n.lora.rank for n in neighbours]
+        # Only the targets rule a neighbour out here: the new adapter follows the rank.
+        ranks = [n.lora.rank for n in neighbours if start_problem(n.adapter, n.lora, n.lora.rank, DEFAULT_TARGETS) is None]
+        if plan.warm_start == WARM_FIT and ranks:
             self.seed_rank = max(ranks, key=lambda r: (ranks.count(r), -ranks.index(r)))
             source = "the installed adapters that Best fit can start from"
         elif plan.warm_start != WARM_NONE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
@@ -24,11 +25,14 @@ from PySide6.QtWidgets import (
 
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import is_whisper_language, language_name
-from lorawhisper_app.core.training.config import WARM_FIT, WARM_NONE
+from lorawhisper_app.core.training.config import DEFAULT_TARGETS, WARM_FIT, WARM_NONE, start_problem
 from lorawhisper_app.core.training.datasets import DatasetReport, pcm16
 from lorawhisper_app.gui.lid_chart import blend, percent
 from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
+
+if TYPE_CHECKING:
+    from lorawhisper_app.core.training.similarity import Neighbour
 
 WARM_NOTE = (
     "Measured on this project's data (docs/experiments.md): over a full training budget a start copied from "
@@ -258,8 +262,7 @@ class SimilarityPage(QWizardPage):
         best = neighbours[0] if neighbours else None
         self.chart.set_bars([(n.language, n.adapter, n.similarity) for n in neighbours], best.language if best else None)
         for n in neighbours:
-            suggested = " (most similar: suggested to try)" if n is best else ""
-            self.warm_box.addItem(f"{language_name(n.language)} ({n.adapter}), similarity {n.similarity:.3f}{suggested}", n.language)
+            self._add_source(n, suggested=n is best)
         if neighbours:
             self.warm_box.addItem("Best fit: the adapter that already fits your recordings best (scored as training starts)", WARM_FIT)
         top = ", ".join(f"{language_name(code)} {percent(p)}" for code, p in list(result.lid.items())[:4])
@@ -272,6 +275,20 @@ class SimilarityPage(QWizardPage):
         self.moe_check.setEnabled(bool(neighbours))
         self.moe_k.setMaximum(max(1, len(neighbours)))
         self.moe_k.setValue(min(2, len(neighbours)) or 1)
+
+    def _add_source(self, n: Neighbour, suggested: bool) -> None:
+        """One adapter to start from; one of other targets than the wizard trains is listed, greyed, with why."""
+        text = f"{language_name(n.language)} ({n.adapter}), similarity {n.similarity:.3f}"
+        # The settings page follows the source's rank; only the targets can rule it out.
+        problem = start_problem(n.adapter, n.lora, n.lora.rank, DEFAULT_TARGETS)
+        if problem is not None:
+            text += f": cannot start from it, {problem}"
+        elif suggested:
+            text += " (most similar: suggested to try)"
+        self.warm_box.addItem(text, n.language)
+        if problem is not None:
+            item = self.warm_box.model().item(self.warm_box.count() - 1)
+            item.setEnabled(False)
 
     def isComplete(self) -> bool:
         return self.task is None and (self.state.similarity is not None or self.error is not None)

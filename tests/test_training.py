@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -21,6 +22,7 @@ from lorawhisper_app.core.adapter_meta import AdapterMeta
 from lorawhisper_app.core.adapter_store import WEIGHTS_FILE, AdapterStore
 from lorawhisper_app.core.backbone import resolve_backbone
 from lorawhisper_app.core.errors import AdapterError
+from lorawhisper_app.core.training.baseline_memo import BaselineMemo, memo_key
 from lorawhisper_app.core.training.checkpoint import load_checkpoint
 from lorawhisper_app.core.training.config import TrainConfig
 from lorawhisper_app.core.training.datasets import load_dataset
@@ -54,13 +56,13 @@ def sw_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(model: Path, manifest: Path, run_dir: Path, store: AdapterStore, events: list[TrainEvent] | None = None,
-           cancel: threading.Event | None = None, **config: object):
+           cancel: threading.Event | None = None, memo: BaselineMemo | None = None, **config: object):
     audio: dict = {}
     report = load_dataset(manifest, audio_store=audio)
     cfg = TrainConfig(**{"language": "sw", "name": "sw", **TINY, "steps": 6, **config})  # type: ignore[arg-type]
     sink = events.append if events is not None else None
     return Trainer(cfg, report, audio, store=store, run_dir=run_dir, model=str(model), device="cpu",
-                   events=sink, cancel=cancel).run()
+                   events=sink, cancel=cancel, memo=memo).run()
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -174,6 +176,68 @@ def test_cancel_before_training_stops_inside_the_stage_without_a_checkpoint(
     after = [e.kind for e in events[[e.message for e in events].index(phase) + 1 :]]
     assert after == ["cancelled"], "the stage stops at its first batch: no similarity ranking, no dev WER"
     assert load_checkpoint(tmp_path / "run") is None
+
+
+BARE_DEV = "scoring the dev set without an adapter"
+RECALLED_DEV = "dev WER without an adapter: as measured by an earlier run on the same data"
+RECALLED_LID = "similarity: the new data's LID profile as measured by an earlier run"
+
+
+def _phases(events: list[TrainEvent]) -> list[str]:
+    return [e.message for e in events if e.kind == "phase"]
+
+
+def test_a_second_run_on_the_same_data_takes_the_bare_figures_from_the_memo(
+    tiny_model: Path, sw_manifest: Path, tmp_path: Path
+) -> None:
+    store, memo = AdapterStore(None, tmp_path / "store"), BaselineMemo(tmp_path / "memo")
+    first: list[TrainEvent] = []
+    a = _train(tiny_model, sw_manifest, tmp_path / "a", store, first, memo=memo)
+    kept = sorted(p.name.split("-")[1] for p in memo.folder.iterdir())
+    assert kept == ["dev", "features"], kept
+    assert BARE_DEV in _phases(first) and RECALLED_DEV not in _phases(first)
+
+    second: list[TrainEvent] = []
+    b = _train(tiny_model, sw_manifest, tmp_path / "b", store, second, memo=memo, learning_rate=2e-3)  # other settings, same data
+    assert BARE_DEV not in _phases(second) and RECALLED_DEV in _phases(second)
+    assert RECALLED_LID in _phases(second)
+    alone = _train(tiny_model, sw_manifest, tmp_path / "alone", store, learning_rate=2e-3)  # the same run without a memo
+    assert b.history == alone.history and b.history[0] == {"step": 0, "dev_wer": a.history[0]["dev_wer"]}
+    assert b.meta.dev_wer == alone.meta.dev_wer
+    assert b.meta.training_data["lid_profile"] == alone.meta.training_data["lid_profile"]
+    assert b.meta.training_data["router"] == alone.meta.training_data["router"]
+    x, y = load_file(b.adapter_dir / WEIGHTS_FILE), load_file(alone.adapter_dir / WEIGHTS_FILE)
+    assert all(torch.equal(x[k], y[k]) for k in x), "recalled figures must train the same adapter"
+
+
+def test_a_damaged_or_unwritable_memo_is_measured_again(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
+    store, memo = AdapterStore(None, tmp_path / "store"), BaselineMemo(tmp_path / "memo")
+    _train(tiny_model, sw_manifest, tmp_path / "a", store, memo=memo, steps=2)
+    for entry in memo.folder.iterdir():
+        entry.write_bytes(entry.read_bytes()[:40])  # cut short, as by a crash of another program
+    events: list[TrainEvent] = []
+    _train(tiny_model, sw_manifest, tmp_path / "b", store, events, memo=memo, steps=2)
+    assert BARE_DEV in _phases(events) and RECALLED_LID not in _phases(events)
+    assert all(memo.load(p.stem) is not None for p in memo.folder.iterdir()), "the measured figures replace the damaged entries"
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the memo folder should be")
+    events = []
+    result = _train(tiny_model, sw_manifest, tmp_path / "c", store, events, memo=BaselineMemo(blocked), steps=2)
+    assert result.meta.dev_wer is not None and blocked.read_text().startswith("a file")
+    assert any(m.startswith(f"could not keep the bare backbone's figures in {blocked}") for m in _phases(events))
+
+
+def test_the_memo_key_follows_every_sample_and_setting() -> None:
+    audio = np.arange(1600, dtype=np.int16)
+    key = memo_key("bare-dev-wer", {"device": "cpu"}, {"dev": [("c1", "habari", audio)]})
+    assert key == memo_key("bare-dev-wer", {"device": "cpu"}, {"dev": [("c1", "habari", audio.copy())]})
+    changed = audio.copy()
+    changed[800] += 1
+    assert key != memo_key("bare-dev-wer", {"device": "cpu"}, {"dev": [("c1", "habari", changed)]})
+    assert key != memo_key("bare-dev-wer", {"device": "cpu"}, {"dev": [("c1", "habari yako", audio)]})
+    assert key != memo_key("bare-dev-wer", {"device": "cuda"}, {"dev": [("c1", "habari", audio)]})
+    assert key != memo_key("bare-dev-wer", {"device": "cpu"}, {"train": [("c1", "habari", audio)]})
 
 
 def _cli(*args: str) -> list[str]:

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         data, rows = subset(Path(args.speech) / "train" / "manifest.jsonl", args.language, args.minutes, Path(tmp) / "train.jsonl")
         minutes = sum(r["duration_s"] for r in rows) / 60
         command = [sys.executable, "-m", "lorawhisper_app.cli.main", "train", str(data), "--language", args.language,
-                   "--device", args.device, "--no-install", "--run-dir", str(Path(tmp) / "run"), "--json", *args.train_args]
+                   "--device", args.device, "--no-install", "--run-dir", str(Path(tmp) / "run"), "--json",
+                   "--remeasure", *args.train_args]  # a first run on this data: no figures kept from an earlier one
         began = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True)
         wall = time.monotonic() - began

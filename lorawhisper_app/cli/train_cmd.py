@@ -54,6 +54,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="Whisper language token to decode with (default: the language's own, else the most similar)")
     p.add_argument("--run-dir", default=None, help="checkpoints and logs (default: the user data folder)")
     p.add_argument("--fresh", action="store_true", help="ignore an earlier checkpoint of this run")
+    p.add_argument("--remeasure", action="store_true",
+                   help="measure the data with the bare backbone again (LID profile, dev WER without an adapter) "
+                        "instead of taking an earlier run's figures for the same data and settings")
     p.add_argument("--no-install", action="store_true", help="keep the adapter in the run folder only")
     p.add_argument("--replace", action="store_true", help="replace an installed adapter of the same name")
     p.add_argument("--adapter-dir", default=None, metavar="DIR",
@@ -109,7 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         default_user_adapter_dir,
         free_adapter_name,
     )
+    from lorawhisper_app.core.backbone import cache_dir
     from lorawhisper_app.core.languages import normalize_language_code
+    from lorawhisper_app.core.training.baseline_memo import BaselineMemo
     from lorawhisper_app.core.training.config import TrainConfig
     from lorawhisper_app.core.training.datasets import load_dataset, require_enough
     from lorawhisper_app.core.training.distributed import DistContext
@@ -153,7 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             platformdirs.user_data_path("lorawhisper-studio", appauthor=False) / "training" / name
         )
         trainer = Trainer(config, report, audio, store=store, run_dir=run_dir, model=args.model, device=args.device,
-                          events=printer, cancel=cancel, fresh=args.fresh)
+                          events=printer, cancel=cancel, fresh=args.fresh,
+                          memo=None if args.remeasure else BaselineMemo(cache_dir() / "baselines"))
         result = trainer.run()
         if not main_rank:
             return 0

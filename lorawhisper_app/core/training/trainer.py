@@ -10,6 +10,9 @@ result is an adapter folder that the store can import; nothing else is written.
 A cancel is seen between batches of every long stage, not only between steps: before
 training it stops without a checkpoint (an earlier one stands); during an evaluation it
 checkpoints the step unscored, and resuming scores it first.
+
+Given a `BaselineMemo`, a single-process run takes the bare backbone's figures for data it
+has seen before (LID profile, router features, dev WER without an adapter) from there.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import NoReturn
 
 import numpy as np
@@ -41,6 +45,7 @@ from ..errors import AdapterError, LoraWhisperError
 from ..fast_linear import cpu_has_fast_bf16
 from ..languages import is_whisper_language, language_name
 from ..router import RouterProfile, clip_features, load_profiles, profile_sample, routing_accuracy
+from .baseline_memo import BaselineMemo, Entry, memo_key
 from .batches import Example, collate, make_example, uses_timestamps
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import FIT_CLIPS, WARM_AUTO, WARM_FIT, WARM_NONE, TrainConfig, start_problem
@@ -119,6 +124,7 @@ class Trainer:
         events: EventSink | None = None,
         cancel: threading.Event | None = None,
         fresh: bool = False,
+        memo: BaselineMemo | None = None,
     ) -> None:
         self.config = config
         self.data = data
@@ -129,6 +135,7 @@ class Trainer:
         self.device_name = device
         self.cancel = cancel or threading.Event()
         self.fresh = fresh
+        self.memo = memo
         self._sink = events
         self.ctx = DistContext()
         self.timings: dict[str, float] = {}  # seconds this process spent in each stage
@@ -169,7 +176,7 @@ class Trainer:
                 texts = greedy_texts(
                     self.backbone.model, self.dev, self.tokens, self.decode_token,
                     lambda ids: self.backbone.processor.tokenizer.decode(ids, skip_special_tokens=True),
-                    batch_size=64 if self.device.type == "cuda" else self.micro, autocast=self.amp,
+                    batch_size=self._eval_batch, autocast=self.amp,
                     encoder_only=self.device.type == "cpu", before_batch=self._stop_evaluating,
                 )
                 value = dev_wer([c.text for c in self.dev_clips], texts)
@@ -179,6 +186,10 @@ class Trainer:
                 net.train(was_training)
         value = self.ctx.share(value)
         return None if math.isnan(value) else value
+
+    @property
+    def _eval_batch(self) -> int:
+        return 64 if self.device.type == "cuda" else self.micro
 
     def _stop_evaluating(self) -> None:
         """Between evaluation batches on rank 0 (alone, so no collective call here)."""
@@ -221,6 +232,69 @@ class Trainer:
             self._perms[epoch] = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.train))
         return self._perms[epoch]
 
+    # -- the bare backbone's figures, measured or recalled -------------------------------
+
+    def _memo_key(self, kind: str, sections: dict[str, list[Clip]], **inputs: object) -> str | None:
+        """The memo entry for these figures; None without a memo, or under DDP (ranks could disagree on a hit)."""
+        if self.memo is None or self.ctx.active:
+            return None
+        settings = {"backbone": self.backbone.files.fingerprint, "device": self.device.type, "amp": str(self.amp),
+                    "micro": self.micro, **inputs}
+        clips: dict[str, Iterable[tuple[str, str, np.ndarray]]] = {
+            name: [(c.id, c.text, self.audio[c.id]) for c in group] for name, group in sections.items()
+        }
+        return memo_key(kind, settings, clips)
+
+    def _recall(self, key: str | None) -> Entry | None:
+        return self.memo.load(key) if self.memo is not None and key is not None else None
+
+    def _remember(self, key: str | None, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+        if self.memo is not None and key is not None and not self.memo.save(key, tensors, metadata):
+            self.emit("phase", message=f"could not keep the bare backbone's figures in {self.memo.folder}; "
+                                       "the next run on this data measures them again")
+
+    def _bare_features(self, sample: list[Clip], profiled: list[Clip], dev_clips: list[Clip]) -> None:
+        """The new data's mean LID distribution, and router features of its profile sample and dev clips."""
+        key = self._memo_key("bare-features", {"lid": sample, "router": profiled, "dev": dev_clips})
+        kept = self._recall(key)
+        if kept is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                tensors, meta = kept
+                codes = json.loads(meta["lid_codes"])
+                self.mean_lid = dict(zip(codes, tensors["lid"].tolist(), strict=True))
+                self.router_features = tensors["router"].numpy()
+                self.router_dev_features = tensors["router_dev"].numpy()
+                self.emit("phase", message="similarity: the new data's LID profile as measured by an earlier run")
+                return
+        decoder = WindowDecoder(self.backbone.model, self.tokens, self.amp)
+        # Batches of a micro-batch (4 clips on the CPU) keep a cancel waiting seconds, not a minute.
+        check = functools.partial(self._check_cancel_before_training, "measuring similarity")
+        self.mean_lid = mean_lid(decoder, [self.audio[c.id] for c in sample], self.micro, before_batch=check)
+        # Features for the automatic router: its profile of the new language, and the dev clips it is scored on.
+        self.router_features = clip_features(decoder, [self.audio[c.id] for c in profiled], self.micro, before_batch=check)
+        self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips], self.micro, before_batch=check)
+        self._remember(
+            key,
+            {"lid": torch.tensor(list(self.mean_lid.values()), dtype=torch.float64),
+             "router": torch.from_numpy(self.router_features), "router_dev": torch.from_numpy(self.router_dev_features)},
+            {"lid_codes": json.dumps(list(self.mean_lid))},
+        )
+
+    def _bare_dev_wer(self, peft: PeftModel) -> float | None:
+        """Dev WER with the adapters off; None when a cancel stopped it."""
+        key = self._memo_key("bare-dev-wer", {"dev": self.dev_clips}, decode_token=self.decode_token,
+                             method=EVAL_METHOD, batch=self._eval_batch)
+        kept = self._recall(key)
+        if kept is not None and "wer" in kept[0]:
+            self.emit("phase", message="dev WER without an adapter: as measured by an earlier run on the same data")
+            return float(kept[0]["wer"].item())
+        self.emit("phase", message="scoring the dev set without an adapter")
+        with peft.disable_adapter():
+            value = self._evaluate(peft)
+        if value is not None:
+            self._remember(key, {"wer": torch.tensor([value], dtype=torch.float64)})
+        return value
+
     # -- stages ------------------------------------------------------------------------
 
     def _load(self) -> None:
@@ -235,16 +309,12 @@ class Trainer:
 
     def _similarity(self) -> list[Neighbour]:
         self.emit("phase", message="measuring similarity to the installed adapters")
-        decoder = WindowDecoder(self.backbone.model, self.tokens, self.amp)
-        sample = lid_sample([c.id for c in self.data.train])
-        # Batches of a micro-batch (4 clips on the CPU) keep a cancel waiting seconds, not a minute.
-        check = functools.partial(self._check_cancel_before_training, "measuring similarity")
-        self.mean_lid = mean_lid(decoder, [self.audio[cid] for cid in sample], self.micro, before_batch=check)
-        # Features for the automatic router: its profile of the new language, and the dev clips it is scored on.
-        profile_audio = [self.audio[cid] for cid in profile_sample(c.id for c in self.data.train)]
-        self.router_features = clip_features(decoder, profile_audio, self.micro, before_batch=check)
-        dev_clips = self.data.dev[: self.config.dev_max_clips]
-        self.router_dev_features = clip_features(decoder, [self.audio[c.id] for c in dev_clips], self.micro, before_batch=check)
+        train = {c.id: c for c in self.data.train}
+        self._bare_features(
+            [train[cid] for cid in lid_sample(list(train))],
+            [train[cid] for cid in profile_sample(train)],
+            self.data.dev[: self.config.dev_max_clips],
+        )
         neighbours = rank_neighbours(self.mean_lid, list(self.installed.values()), exclude=self.config.language)
         self.decode_token = self.config.decode_token or (
             self.config.language if is_whisper_language(self.config.language) else next(iter(self.mean_lid))
@@ -425,10 +495,8 @@ class Trainer:
             self.emit("resumed", step=state["step"], total_steps=total, message=f"resuming from step {state['step']}")
         else:
             state = {"run_id": run_id, "step": 0, "history": [], "bad_evals": 0}
-            self.emit("phase", message="scoring the dev set without an adapter")
             with self._timed("dev_before"):
-                with peft.disable_adapter():
-                    before = self._evaluate(peft)
+                before = self._bare_dev_wer(peft)
                 start = self._evaluate(peft) if (warm or frozen) and before is not None else before
             if before is None or start is None:
                 self._cancelled_before_training("scoring the dev set")

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -71,10 +71,30 @@ def parse_args(args: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_known_args(list(args))
 
 
+def missing_display(environ: Mapping[str, str], qt_args: Sequence[str], platform: str = sys.platform) -> str | None:
+    """Why no window can open, or None: on Linux, Qt aborts the process (SIGABRT and a core
+    file) when no platform plugin can connect, so a session with no display at all (ssh
+    without -X, a container, a service) is caught first and explained instead."""
+    if not platform.startswith("linux"):
+        return None
+    if environ.get("QT_QPA_PLATFORM") or "-platform" in qt_args:
+        return None  # the user chose where windows go
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "lorawhisper-app: no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY "
+        "is set). Start it from a desktop session, over `ssh -X`, or under `xvfb-run`; "
+        "`lorawhisper` (the command line) transcribes and trains without one."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Starts the app and returns its exit code when the last window closes."""
     argv = list(sys.argv if argv is None else argv)
     options, qt_args = parse_args(argv[1:])
+    if QApplication.instance() is None and (problem := missing_display(os.environ, qt_args)):
+        print(problem, file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(argv[:1] + qt_args)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)

@@ -28,7 +28,8 @@ from lorawhisper_app.core.job_store import JobStatus
 from lorawhisper_app.core.results import Route, Segment, TranscriptionResult
 from lorawhisper_app.core.routing import RoutingOptions
 from lorawhisper_app.core.settings import Settings, load_settings, settings_path
-from lorawhisper_app.gui.adapter_manager import AdapterManager, Column, format_size
+from lorawhisper_app.gui.adapter_manager import AdapterManager
+from lorawhisper_app.gui.adapter_table import Column, format_size
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.main_window import MainWindow
 from lorawhisper_app.gui.settings_dialog import SettingsDialog

@@ -9,17 +9,15 @@ resolving the configured backbone on a thread of its own.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -31,27 +29,21 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
-    QTableView,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from lorawhisper_app.core.adapter_meta import DevWer, one_line
-from lorawhisper_app.core.adapter_store import ROUTER_FILE, AdapterInfo, AdapterStore
+from lorawhisper_app.core.adapter_meta import one_line
+from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
 from lorawhisper_app.core.errors import LoraWhisperError
-from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.settings import BUILTIN
+from lorawhisper_app.gui.adapter_table import AdapterModel, AdapterTable, accept_adapter_drag, details_html
 from lorawhisper_app.gui.engine_holder import EngineHolder
-from lorawhisper_app.gui.files_panel import paths_from_mime
 
 log = logging.getLogger(__name__)
-Index = QModelIndex | QPersistentModelIndex
 
-CHECKING = "checking…"
-OTHER_BACKBONE_COLOUR = "#b3261e"
-MUTED_COLOUR = "#6b6b6b"
 MESSAGE_STYLES = {
     "info": "#adapterMessageBar { background: #e3ecff; border: 1px solid #9db4e8; border-radius: 4px; }"
     "#adapterMessageBar QLabel { color: #1b2f5e; }",
@@ -67,189 +59,6 @@ DETAILS_HINT = (
     "To add one, use Import… or drop an adapter folder or .zip archive on this tab."
 )
 
-
-class Column(IntEnum):
-    NAME = 0
-    LANGUAGE = 1
-    SOURCE = 2
-    SIZE = 3
-    BACKBONE = 4
-    WER = 5
-    MIXTURE = 6
-
-
-HEADERS = {
-    Column.NAME: "Name",
-    Column.LANGUAGE: "Language",
-    Column.SOURCE: "Source",
-    Column.SIZE: "Size",
-    Column.BACKBONE: "Backbone",
-    Column.WER: "Dev WER",
-    Column.MIXTURE: "MoE mixture",
-}
-
-
-def format_size(size_bytes: int) -> str:
-    megabytes = size_bytes / 1e6
-    return f"{megabytes:.2f} MB" if megabytes < 10 else f"{megabytes:.1f} MB"
-
-
-def format_wer(wer: DevWer | None) -> str:
-    """e.g. "62.0 % → 41.0 %" (bare backbone → with the adapter); "–" when not measured."""
-    return "–" if wer is None else f"{wer.before * 100:.1f} % → {wer.after * 100:.1f} %"
-
-
-def routing_text(info: AdapterInfo) -> str:
-    """Whether automatic routing knows the adapter's language, and how well it did on dev clips."""
-    if not (info.path / ROUTER_FILE).is_file():
-        return "no router profile: auto mode relies on Whisper's language identification"
-    report = info.meta.training_data.get("router")
-    accuracy = report.get("dev_accuracy") if isinstance(report, dict) else None
-    if not isinstance(accuracy, (int, float)):
-        return "router profile present"
-    others = len(report.get("languages", [])) - 1
-    return f"{accuracy * 100:.0f} % of {report.get('dev_clips')} dev clips recognised, beside {others} other languages"
-
-
-def format_mixture(mixture: dict[str, float] | None) -> str:
-    """e.g. "sw 0.60 + rw 0.40", heaviest first; "" for a plain adapter."""
-    if not mixture:
-        return ""
-    return " + ".join(f"{name} {weight:.2f}" for name, weight in sorted(mixture.items(), key=lambda i: -i[1]))
-
-
-def language_text(info: AdapterInfo) -> str:
-    """e.g. "sw · Swahili", or "rw · Kinyarwanda (sw token)" when it decodes as another language."""
-    meta = info.meta
-    text = f"{meta.language} · {meta.language_name}"
-    return text if meta.decode_token == meta.language else f"{text} ({meta.decode_token} token)"
-
-
-def adapter_paths(mime: QMimeData) -> list[Path]:
-    """The folders and .zip files a drag carries: what may be an adapter."""
-    return [p for p in paths_from_mime(mime) if p.is_dir() or (p.suffix.lower() == ".zip" and p.is_file())]
-
-
-def accept_adapter_drag(event: QDropEvent) -> list[Path]:
-    """Accept a drag (entering, moving or dropped) that carries adapter folders or
-    archives, ignore any other; returns what it carries."""
-    paths = adapter_paths(event.mimeData())
-    if paths:
-        event.acceptProposedAction()
-    else:
-        event.ignore()
-    return paths
-
-
-class AdapterModel(QAbstractTableModel):
-    """The adapters, one a row, with how each fits the current backbone: `fingerprint`, or
-    `backbone_note` ("checking…", "unknown") while it is not known."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._infos: list[AdapterInfo] = []
-        self.fingerprint: str | None = None
-        self.backbone_note = CHECKING
-
-    def set_adapters(self, infos: list[AdapterInfo]) -> None:
-        self.beginResetModel()
-        self._infos = list(infos)
-        self.endResetModel()
-
-    def set_fingerprint(self, fingerprint: str | None, note: str = CHECKING) -> None:
-        self.fingerprint, self.backbone_note = fingerprint, note
-        if self._infos:
-            self.dataChanged.emit(self.index(0, Column.BACKBONE), self.index(len(self._infos) - 1, Column.BACKBONE))
-
-    def adapters(self) -> list[AdapterInfo]:
-        return list(self._infos)
-
-    def info(self, row: int) -> AdapterInfo:
-        return self._infos[row]
-
-    def row_of(self, name: str) -> int | None:
-        return next((row for row, info in enumerate(self._infos) if info.name == name), None)
-
-    def compatible(self, info: AdapterInfo) -> bool | None:
-        return None if self.fingerprint is None else info.compatible_with(self.fingerprint)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's default argument
-        return 0 if parent.isValid() else len(self._infos)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[Column(section)]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        info, column = self._infos[index.row()], Column(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(info, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(info, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.BACKBONE:
-            compatible = self.compatible(info)
-            if compatible is not True:
-                return QBrush(QColor(MUTED_COLOUR if compatible is None else OTHER_BACKBONE_COLOUR))
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.SIZE:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def _text(self, info: AdapterInfo, column: Column) -> str:
-        meta = info.meta
-        texts = {
-            Column.NAME: info.name,
-            Column.LANGUAGE: language_text(info),
-            Column.SOURCE: info.source,
-            Column.SIZE: format_size(info.size_bytes),
-            Column.WER: format_wer(meta.dev_wer),
-            Column.MIXTURE: format_mixture(meta.mixture),
-        }
-        if column == Column.BACKBONE:
-            compatible = self.compatible(info)
-            return self.backbone_note if compatible is None else ("this backbone" if compatible else "another backbone")
-        return texts[column]
-
-    def _tooltip(self, info: AdapterInfo, column: Column) -> str | None:
-        meta = info.meta
-        if column == Column.NAME:
-            return str(info.path)
-        if column == Column.LANGUAGE and meta.decode_token != meta.language:
-            return f"Decoded with the {language_name(meta.decode_token)} ({meta.decode_token}) language token"
-        if column == Column.BACKBONE:
-            made_for = f"Made for {meta.base_model.name} ({meta.base_model.fingerprint})"
-            if self.compatible(info) is False:
-                return f"{made_for}: it cannot be used with the current backbone"
-            return made_for
-        if column == Column.WER:
-            return "Word error rate on the dev set: bare backbone → with this adapter"
-        return None
-
-
-class AdapterTable(QTableView):
-    """The adapter list; adapter folders and .zip archives dropped on it are imported."""
-
-    paths_dropped = Signal(list)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAcceptDrops(True)
-        self.setDropIndicatorShown(False)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        accept_adapter_drag(event)
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        accept_adapter_drag(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if paths := accept_adapter_drag(event):
-            self.paths_dropped.emit(paths)
 
 
 class AdapterManager(QWidget):
@@ -524,7 +333,7 @@ class AdapterManager(QWidget):
         if info is None:
             self.details.setPlainText(DETAILS_HINT)
         else:
-            self.details.setHtml(self._details_html(info))
+            self.details.setHtml(details_html(info, self.model.compatible(info), self.model.backbone_note))
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -542,38 +351,6 @@ class AdapterManager(QWidget):
             if known
             else "Waiting to know the current backbone: adapters are checked against it"
         )
-
-    def _details_html(self, info: AdapterInfo) -> str:
-        meta = info.meta
-        compatible = self.model.compatible(info)
-        fit = {True: "this backbone", False: "another backbone: cannot be used now", None: self.model.backbone_note}
-        lora = meta.lora
-        rows = [
-            ("Language", f"{meta.language_name} ({meta.language})"),
-            ("Decode token", f"{meta.decode_token} ({language_name(meta.decode_token)})"),
-            ("Source", f"{info.source} · {info.path}"),
-            ("Size", format_size(info.size_bytes)),
-            ("Made for", f"{meta.base_model.name} · {meta.base_model.fingerprint}"),
-            ("Fits", fit[compatible]),
-            ("LoRA", f"rank {lora.rank}, alpha {lora.alpha:g}, dropout {lora.dropout:g}"),
-            ("Targets", ", ".join(lora.targets)),
-            ("Dev WER", format_wer(meta.dev_wer)),
-            ("Auto-routing", routing_text(info)),
-        ]
-        if meta.mixture:
-            rows.append(("MoE mixture", format_mixture(meta.mixture)))
-        rows += [(f"Training: {key}", _value_text(value)) for key, value in meta.training_data.items() if key != "router"]
-        if not meta.training_data:
-            rows.append(("Training data", "not recorded"))
-        rows += [("Created", meta.created), ("App version", meta.app_version)]
-        rows += [(key, _value_text(value)) for key, value in meta.extra.items()]
-        colour = OTHER_BACKBONE_COLOUR if compatible is False else None
-        cells = "".join(
-            f'<tr><td style="padding-right:12px"><b>{html.escape(label)}</b></td>'
-            f"<td{_colour_attr(colour) if label == 'Fits' else ''}>{html.escape(value)}</td></tr>"
-            for label, value in rows
-        )
-        return f"<h3>{html.escape(meta.name)}</h3><table>{cells}</table>"
 
     # -- changing the store ------------------------------------------------------------------
 
@@ -760,11 +537,3 @@ def _problem_text(path: Path | None, error: BaseException) -> str:
         return f"{where}: {error.strerror}" if where else error.strerror
     text = one_line(error)
     return text if path is None or str(path) in text else f"{path.name}: {text}"
-
-
-def _value_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _colour_attr(colour: str | None) -> str:
-    return f' style="color:{colour}"' if colour else ""

@@ -16,12 +16,8 @@ from lorawhisper_app.core.playback import list_output_devices
 from lorawhisper_app.core.results import Route, Segment, TranscriptionResult
 from lorawhisper_app.core.writers import WRITERS, render
 from lorawhisper_app.gui.lid_chart import LidChart
-from lorawhisper_app.gui.transcript_view import (
-    TranscriptView,
-    describe_adapters,
-    describe_language,
-    format_time,
-)
+from lorawhisper_app.gui.segment_table import format_time
+from lorawhisper_app.gui.transcript_view import TranscriptView, describe_adapters, describe_language
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO_ROOT / "screenshots"

@@ -60,7 +60,6 @@ DETAILS_HINT = (
 )
 
 
-
 class AdapterManager(QWidget):
     """Lists the adapters of `store` (the loaded engine's, once there is one) and checks
     them against the backbone: the engine's, or `backbone` (a Settings value) resolved in

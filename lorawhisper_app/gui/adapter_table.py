@@ -209,7 +209,6 @@ class AdapterTable(QTableView):
             self.paths_dropped.emit(paths)
 
 
-
 def details_html(info: AdapterInfo, compatible: bool | None, backbone_note: str) -> str:
     """The details pane: everything the metadata says, as an HTML table; `compatible` is
     whether the adapter fits the current backbone (None: not known yet, `backbone_note` says why)."""

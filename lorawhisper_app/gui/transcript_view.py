@@ -5,18 +5,8 @@ from __future__ import annotations
 import dataclasses
 import html
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSize,
-    Qt,
-    QTimer,
-    Signal,
-    Slot,
-)
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -26,7 +16,6 @@ from PySide6.QtGui import (
     QPalette,
     QResizeEvent,
     QShortcut,
-    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,9 +29,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
-    QSizePolicy,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -51,9 +37,11 @@ from PySide6.QtWidgets import (
 
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.playback import AudioPlayer, PlaybackError
-from lorawhisper_app.core.results import Route, Segment, TranscriptionResult
+from lorawhisper_app.core.results import Route, TranscriptionResult
 from lorawhisper_app.core.writers import WRITERS, render, write_atomic
+from lorawhisper_app.gui.fitting_layout import ElidedLabel, arrange, side_by_side, stacked
 from lorawhisper_app.gui.lid_chart import LidChart, percent
+from lorawhisper_app.gui.segment_table import EDIT_HINT, PLAY_HINT, RoomyDelegate, SegmentModel, format_time
 
 FORMAT_LABELS = {
     "txt": "Plain text (.txt)",
@@ -61,20 +49,7 @@ FORMAT_LABELS = {
     "vtt": "WebVTT subtitles (.vtt)",
     "json": "JSON with timings and route (.json)",
 }
-PLAY_HINT = "Click a Start or End time to play the audio from the start of that segment"
-EDIT_HINT = "Double-click (or press F2) to correct the text"
 CANNOT_PLAY = "Cannot play the audio"
-
-Index = QModelIndex | QPersistentModelIndex
-
-
-def format_time(seconds: float) -> str:
-    """m:ss.s, or h:mm:ss.s from an hour on; rounded to the tenth before splitting."""
-    tenths = max(0, round(seconds * 10))
-    hours, tenths = divmod(tenths, 36_000)
-    minutes, tenths = divmod(tenths, 600)
-    secs = f"{tenths // 10:02d}.{tenths % 10}"
-    return f"{hours}:{minutes:02d}:{secs}" if hours else f"{minutes}:{secs}"
 
 
 def describe_language(route: Route) -> str:
@@ -99,158 +74,6 @@ def _tone_colour(widget: QWidget, kind: str) -> str:
     colours = {"error": ("#b3261e", "#ff8a80"), "warning": ("#8a5a00", "#ffcc66")}
     light_colour, dark_colour = colours[kind]
     return dark_colour if dark else light_colour
-
-
-def _item_widths(box: QBoxLayout, preferred: bool) -> list[int]:
-    items = [item for item in map(box.itemAt, range(box.count())) if not item.isEmpty()]
-    return [(item.sizeHint() if preferred else item.minimumSize()).width() for item in items]
-
-
-def _side_by_side(box: QBoxLayout, preferred: bool = False) -> int:
-    """The least (or `preferred`) width `box`'s shown items need in one row, whichever
-    way it is arranged now."""
-    widths = _item_widths(box, preferred)
-    return sum(widths) + box.spacing() * max(0, len(widths) - 1)
-
-
-def _stacked(box: QBoxLayout, preferred: bool = False) -> int:
-    """The least (or `preferred`) width `box`'s shown items need one under another."""
-    return max(_item_widths(box, preferred), default=0)
-
-
-def _arrange(box: QBoxLayout, in_a_row: bool) -> None:
-    direction = QBoxLayout.Direction.LeftToRight if in_a_row else QBoxLayout.Direction.TopToBottom
-    if box.direction() != direction:
-        box.setDirection(direction)
-
-
-class ElidedLabel(QLabel):
-    """A one-line label that shortens its text in the middle to fit its width, keeping a
-    suffix whole (e.g. a file name, then its duration); it never asks for more width."""
-
-    def __init__(self, parent: QWidget | None = None, objectName: str = "") -> None:  # noqa: N803 - Qt's keyword
-        super().__init__(parent, objectName=objectName)
-        self._head = ""
-        self._tail = ""
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-
-    def set_parts(self, head: str, tail: str = "") -> None:
-        self._head, self._tail = head, tail
-        self._elide()
-
-    def full_text(self) -> str:
-        return self._head + self._tail
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        if not self.isVisible():  # not laid out yet: its width means nothing
-            self.setText(self.full_text())
-            return
-        metrics = self.fontMetrics()
-        room = max(0, self.contentsRect().width() - metrics.horizontalAdvance(self._tail))
-        self.setText(metrics.elidedText(self._head, Qt.TextElideMode.ElideMiddle, room) + self._tail)
-
-
-class SegmentModel(QAbstractTableModel):
-    """Start, End and Text of each segment; the Text column is editable."""
-
-    HEADERS = ("Start", "End", "Text")
-    TEXT_COLUMN = 2
-    text_edited = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._segments: list[Segment] = []
-        self._matches: set[int] = set()
-        self._match_brush: QColor | None = None
-
-    def set_segments(self, segments: list[Segment]) -> None:
-        self.beginResetModel()
-        self._segments = list(segments)
-        self._matches = set()
-        self.endResetModel()
-
-    def segments(self) -> list[Segment]:
-        return list(self._segments)
-
-    def set_matches(self, rows: set[int], colour: QColor) -> None:
-        """Rows to tint as search matches."""
-        self._matches, self._match_brush = rows, colour
-        if self._segments:
-            self.dataChanged.emit(
-                self.index(0, 0),
-                self.index(len(self._segments) - 1, len(self.HEADERS) - 1),
-                [Qt.ItemDataRole.BackgroundRole],
-            )
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's default argument
-        return 0 if parent.isValid() else len(self._segments)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            side = Qt.AlignmentFlag.AlignLeft if section == self.TEXT_COLUMN else Qt.AlignmentFlag.AlignRight
-            return int(side | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        segment = self._segments[index.row()]
-        column = index.column()
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            if column == 0:
-                return format_time(segment.start)
-            if column == 1:
-                return format_time(segment.end)
-            return segment.text.strip()
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return EDIT_HINT if column == self.TEXT_COLUMN else PLAY_HINT
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            side = Qt.AlignmentFlag.AlignLeft if column == self.TEXT_COLUMN else Qt.AlignmentFlag.AlignRight
-            return int(side | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.BackgroundRole and index.row() in self._matches:
-            return self._match_brush
-        return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        flags = super().flags(index)
-        if index.isValid() and index.column() == self.TEXT_COLUMN:
-            flags |= Qt.ItemFlag.ItemIsEditable
-        return flags
-
-    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if not index.isValid() or index.column() != self.TEXT_COLUMN or role != Qt.ItemDataRole.EditRole:
-            return False
-        row = index.row()
-        text = str(value).strip()
-        if text == self._segments[row].text.strip():
-            return False
-        self._segments[row] = dataclasses.replace(self._segments[row], text=text)
-        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole])
-        self.text_edited.emit(row)
-        return True
-
-
-class _RoomyDelegate(QStyledItemDelegate):
-    """The default delegate with a little air above and below each row's text."""
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        hint = super().sizeHint(option, index)
-        return QSize(hint.width(), hint.height() + 6)
 
 
 class TranscriptView(QWidget):
@@ -287,7 +110,7 @@ class TranscriptView(QWidget):
         self.table.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
         )
-        self.table.setItemDelegate(_RoomyDelegate(self.table))
+        self.table.setItemDelegate(RoomyDelegate(self.table))
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(True)
         self.table.verticalHeader().hide()
@@ -438,9 +261,9 @@ class TranscriptView(QWidget):
         margins = self.layout().contentsMargins()
         width = max(
             self._texts_width(),
-            _stacked(self._rerun_row),
+            stacked(self._rerun_row),
             self.lid_chart.minimumSizeHint().width(),
-            _stacked(self._toolbar_layout),
+            stacked(self._toolbar_layout),
             self.table.minimumSizeHint().width(),
         )
         return QSize(width + margins.left() + margins.right(), super().minimumSizeHint().height())
@@ -463,12 +286,12 @@ class TranscriptView(QWidget):
         room = self.width() - margins.left() - margins.right()
         chart = self.lid_chart.minimumSizeHint().width() + self._header_layout.spacing()
         # Beside only where the language choice keeps its natural width.
-        chart_beside = max(self._texts_width(), _stacked(self._rerun_row, preferred=True)) + chart <= room
+        chart_beside = max(self._texts_width(), stacked(self._rerun_row, preferred=True)) + chart <= room
         text_room = room - chart if chart_beside else room
-        _arrange(self._rerun_row, _side_by_side(self._rerun_row) <= text_room)
-        _arrange(self._header_layout, chart_beside)
+        arrange(self._rerun_row, side_by_side(self._rerun_row) <= text_room)
+        arrange(self._header_layout, chart_beside)
         # In a row only where the search field keeps a useful width, not its bare minimum.
-        _arrange(self._toolbar_layout, _side_by_side(self._toolbar_layout, preferred=True) <= room)
+        arrange(self._toolbar_layout, side_by_side(self._toolbar_layout, preferred=True) <= room)
 
     # -- showing a result ------------------------------------------------------------
 

@@ -3,7 +3,6 @@ update from the source adapter. Real backbone, the shipped Kinyarwanda adapter a
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch

@@ -6,13 +6,14 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from lorawhisper_app import __version__
+from lorawhisper_app.gui.display_check import missing_display
 from lorawhisper_app.gui.first_run import show_welcome_if_first_run
 from lorawhisper_app.gui.main_window import APP_NAME, MainWindow, app_icon
 
@@ -69,23 +70,6 @@ def parse_args(args: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         "without loading the backbone",
     )
     return parser.parse_known_args(list(args))
-
-
-def missing_display(environ: Mapping[str, str], qt_args: Sequence[str], platform: str = sys.platform) -> str | None:
-    """Why no window can open, or None: on Linux, Qt aborts the process (SIGABRT and a core
-    file) when no platform plugin can connect, so a session with no display at all (ssh
-    without -X, a container, a service) is caught first and explained instead."""
-    if not platform.startswith("linux"):
-        return None
-    if environ.get("QT_QPA_PLATFORM") or "-platform" in qt_args:
-        return None  # the user chose where windows go
-    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
-        return None
-    return (
-        "lorawhisper-app: no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY "
-        "is set). Start it from a desktop session, over `ssh -X`, or under `xvfb-run`; "
-        "`lorawhisper` (the command line) transcribes and trains without one."
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,6 +97,7 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     page.process.event.connect(events.append)
     click_next(qtbot, wizard, TRAINING_PAGE, TIMEOUT_MS)
     assert wizard.plan.model == settings.model and page.active
+    assert wizard.button(QWizard.WizardButton.CancelButton).text() == "Close"  # the run would go on
     record = page.record
     assert record is not None and record.state is RunState.RUNNING
     assert record.args[record.args.index("--device") + 1] == "cpu"
@@ -172,6 +173,7 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     # 6. Result: dev WER before and after, held-back clips both ways, a new name.
     click_next(qtbot, wizard, RESULT_PAGE, TIMEOUT_MS)
     result = wizard.result_page
+    assert wizard.button(QWizard.WizardButton.CancelButton).text() == "Close"
     wer = installed["dev_wer"]
     assert f"{wer['before'] * 100:.1f} %" in result.wer_label.text()
     assert f"{wer['after'] * 100:.1f} %" in result.wer_label.text()

@@ -36,7 +36,14 @@ from lorawhisper_app.gui.wizard.settings_page import SettingsPage
 from lorawhisper_app.gui.wizard.similarity_page import SimilarityPage
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
 from lorawhisper_app.gui.wizard.training_page import TrainingPage
-from lorawhisper_app.gui.wizard.wizard import DATA_PAGE, SETTINGS_PAGE, SIMILARITY_PAGE, AddLanguageWizard
+from lorawhisper_app.gui.wizard.wizard import (
+    DATA_PAGE,
+    RESULT_PAGE,
+    SETTINGS_PAGE,
+    SIMILARITY_PAGE,
+    TRAINING_PAGE,
+    AddLanguageWizard,
+)
 from test_capture import _no_daemon_left_behind  # noqa: F401 - the fixture applies to this module too
 from test_gui_smoke import SCREENSHOTS, distinct_colours
 
@@ -275,6 +282,20 @@ def test_language_page_takes_a_new_language(qtbot, store: AdapterStore, holder: 
     assert page.isComplete() and "no token for Runyankole" in page.note.text()
     assert page.validatePage()
     assert (wizard.plan.language, wizard.plan.language_name, wizard.plan.adapter_name) == ("nyn", "Runyankole", "nyn")
+
+
+def test_cancel_says_close_once_a_run_exists(qtbot, store: AdapterStore, holder: EngineHolder) -> None:
+    """Before training, Cancel drops the plan; from the training page on it only closes the
+    window (the run goes on, or its adapter is installed), and says so."""
+    wizard = AddLanguageWizard(store, holder)
+    qtbot.addWidget(wizard)
+    cancel = QWizard.WizardButton.CancelButton
+    texts = {page_id: wizard.page(page_id).buttonText(cancel).replace("&", "") for page_id in wizard.pageIds()}
+    assert {page_id: text for page_id, text in texts.items() if text == "Close"} == {
+        TRAINING_PAGE: "Close",
+        RESULT_PAGE: "Close",
+    }
+    assert texts[DATA_PAGE] == "Cancel"
 
 
 def test_recording_through_the_virtual_microphone(qtbot, store: AdapterStore, holder: EngineHolder,

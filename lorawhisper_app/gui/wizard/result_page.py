@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
+    QWizard,
     QWizardPage,
 )
 
@@ -30,7 +31,7 @@ from lorawhisper_app.core.training.run_registry import DEV_CLIPS
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import adapter_name_problem
-from lorawhisper_app.gui.wizard.training_page import TrainingOutcome, TrainingPage
+from lorawhisper_app.gui.wizard.training_page import CLOSE_TEXT, TrainingOutcome, TrainingPage
 
 SAMPLE_CLIPS = 3
 
@@ -100,6 +101,8 @@ class ResultPage(QWizardPage):
         self.setTitle("Result")
         self.setSubTitle("How the new adapter does on the part of your data held back from training.")
         self.setFinalPage(True)
+        # The adapter is installed before this page shows: leaving without Finish keeps it.
+        self.setButtonText(QWizard.WizardButton.CancelButton, CLOSE_TEXT)
 
         self.wer_label = QLabel(objectName="resultWer")
         self.wer_label.setTextFormat(Qt.TextFormat.RichText)

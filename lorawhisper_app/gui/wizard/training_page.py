@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QVBoxLayout,
     QWidget,
+    QWizard,
     QWizardPage,
 )
 
@@ -40,6 +41,8 @@ from lorawhisper_app.gui.wizard.training_plot import TrainingPlot
 from lorawhisper_app.gui.wizard.training_process import TrainingProcess
 
 LOG_LINES_KEPT = 2000
+# The text of the wizard's Cancel button on the pages where a run exists: leaving only closes the window.
+CLOSE_TEXT = "Close"
 ERROR_LINES_SHOWN = 6
 ERROR_STYLE = (
     "#trainingError { background: #fde7e9; border: 1px solid #e8a0a8; border-radius: 4px; }"
@@ -98,6 +101,8 @@ class TrainingPage(QWizardPage):
         self.setObjectName("trainingPage")
         self.setTitle("Training")
         self.setSubTitle("The adapter trains in a separate process: closing this window does not stop it.")
+        # The wizard's Cancel only closes the window here (the run goes on; "Cancel training" stops it).
+        self.setButtonText(QWizard.WizardButton.CancelButton, CLOSE_TEXT)
 
         self.heading = QLabel(objectName="trainingHeading")
         self.heading.setWordWrap(True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lorawhisper_app import __version__
-from lorawhisper_app.core.errors import AdapterError
+from lorawhisper_app.core.errors import AdapterError, one_line
 from lorawhisper_app.core.languages import is_whisper_language
 
 META_FILE = "lorawhisper.json"
@@ -266,8 +266,3 @@ class AdapterMeta:
             os.fsync(out.fileno())
         os.replace(tmp, path)
         return path
-
-
-def one_line(error: BaseException) -> str:
-    """An exception's message on one line, for messages that must stay one line."""
-    return " ".join(str(error).split())

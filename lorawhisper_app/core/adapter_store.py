@@ -25,8 +25,8 @@ from typing import IO, Any, Literal
 import platformdirs
 
 import lorawhisper_app
-from lorawhisper_app.core.adapter_meta import META_FILE, NAME_PATTERN, AdapterMeta, one_line
-from lorawhisper_app.core.errors import AdapterError
+from lorawhisper_app.core.adapter_meta import META_FILE, NAME_PATTERN, AdapterMeta
+from lorawhisper_app.core.errors import AdapterError, one_line
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"

@@ -28,3 +28,8 @@ class AdapterError(LoraWhisperError):
 
 class BackboneError(LoraWhisperError):
     """A backbone that cannot be found, converted or loaded."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (its lines joined), or its type's name when it has none."""
+    return " ".join(str(error).split()) or type(error).__name__

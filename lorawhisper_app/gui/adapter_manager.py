@@ -35,9 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lorawhisper_app.core.adapter_meta import one_line
 from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
-from lorawhisper_app.core.errors import LoraWhisperError
+from lorawhisper_app.core.errors import LoraWhisperError, one_line
 from lorawhisper_app.core.settings import BUILTIN
 from lorawhisper_app.gui.adapter_table import AdapterModel, AdapterTable, accept_adapter_drag, details_html
 from lorawhisper_app.gui.engine_holder import EngineHolder

@@ -20,7 +20,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QBrush, QColor
 
 from lorawhisper_app.core.audio import audio_duration
-from lorawhisper_app.core.errors import LoraWhisperError
+from lorawhisper_app.core.errors import LoraWhisperError, one_line
 from lorawhisper_app.core.job_store import RETRYABLE, Job, JobStatus, JobStore, now_iso
 from lorawhisper_app.core.languages import language_name, whisper_languages
 from lorawhisper_app.core.results import TranscriptionResult
@@ -68,11 +68,6 @@ def clock(seconds: float) -> str:
     minutes, secs = divmod(max(0, round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 # -- language choices ---------------------------------------------------------------------

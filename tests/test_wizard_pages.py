@@ -32,7 +32,7 @@ from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.data_page import DataPage
 from lorawhisper_app.gui.wizard.plan import TrainingPlan
 from lorawhisper_app.gui.wizard.recording_page import RecordingDialog
-from lorawhisper_app.gui.wizard.settings_page import SettingsPage
+from lorawhisper_app.gui.wizard.settings_page import FIT_HINT_MAX_STEPS, SettingsPage
 from lorawhisper_app.gui.wizard.similarity_page import SimilarityPage
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
 from lorawhisper_app.gui.wizard.training_page import TrainingPage
@@ -194,8 +194,32 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     click_next(qtbot, wizard, SETTINGS_PAGE)
     assert settings.seed_note.isHidden() and settings.rank_spin.isEnabled()
     assert settings.preset().name == "Quick" and settings.rank_spin.value() == 16
+    assert settings.fit_row.isHidden()  # MoE never starts from a copy
+    # A short fresh run is offered Best fit, which measured better at 15 steps.
+    wizard.back()
+    sim.moe_check.setChecked(False)
+    click_next(qtbot, wizard, SETTINGS_PAGE)
+    quick_steps = steps_for(train, 16, 4)
+    assert quick_steps <= FIT_HINT_MAX_STEPS and not settings.fit_row.isHidden()
+    assert settings.fit_hint.text().startswith(f"A short run ({quick_steps} steps).")
+    shoot(wizard, "wizard_4_settings_short.png")
+    fresh_quick = settings.estimate.total_s
+    qtbot.mouseClick(settings.fit_button, Qt.MouseButton.LeftButton)
+    assert wizard.plan.warm_start == "fit" and settings.fit_row.isHidden() and not settings.seed_note.isHidden()
+    assert settings.preset().name == "Quick" and not settings.is_custom() and settings.rank_spin.value() == 32
+    assert settings.estimate.fit_s > 0 and settings.estimate.total_s > fresh_quick
+    wizard.back()  # the similarity page shows the start the plan now has
+    assert sim.warm_box.currentData() == "fit"
+    sim.warm_box.setCurrentIndex(0)
+    click_next(qtbot, wizard, SETTINGS_PAGE)
+    assert wizard.plan.warm_start == "none" and not settings.fit_row.isHidden()
+    wizard.back()  # MoE on again for the rest
+    sim.moe_check.setChecked(True)
+    click_next(qtbot, wizard, SETTINGS_PAGE)
+    assert wizard.plan.moe == 2 and settings.fit_row.isHidden()
     settings.preset_buttons["Best"].click()
     assert settings.estimate.total_s > balanced and not settings.is_custom()
+    assert settings.steps_spin.value() > FIT_HINT_MAX_STEPS and settings.fit_row.isHidden()
     qtbot.mouseClick(settings.advanced_button, Qt.MouseButton.LeftButton)
     assert settings.advanced.isVisible()
     shoot(wizard, "wizard_4_settings.png")

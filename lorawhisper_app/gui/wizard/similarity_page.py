@@ -290,6 +290,12 @@ class SimilarityPage(QWizardPage):
             item = self.warm_box.model().item(self.warm_box.count() - 1)
             item.setEnabled(False)
 
+    def show_start(self, start: str) -> None:
+        """Select the plan's start in the list, where it is there (it is not before the first measurement)."""
+        index = self.warm_box.findData(start)
+        if index >= 0:
+            self.warm_box.setCurrentIndex(index)
+
     def isComplete(self) -> bool:
         return self.task is None and (self.state.similarity is not None or self.error is not None)
 

@@ -47,7 +47,12 @@ class AddLanguageWizard(QWizard):
         )):
             self.setPage(page_id, page)
         self.setStartId(LANGUAGE_PAGE)
+        self.currentIdChanged.connect(self._page_shown)
         self.resize(820, 620)
+
+    def _page_shown(self, page_id: int) -> None:
+        if page_id == SIMILARITY_PAGE:  # back from the settings page, whose Best fit offer may have changed the start
+            self.similarity_page.show_start(self.plan.warm_start)
 
     @property
     def plan(self) -> TrainingPlan:

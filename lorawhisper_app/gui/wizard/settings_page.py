@@ -60,13 +60,14 @@ PRESETS = (
            f"{TrainConfig.patience} checks without a better dev WER and keeps the best."),
 )
 DEFAULT_PRESET = "Balanced"
-# In docs/experiments.md a Best fit start beat a fresh one at 15 steps (Kinyarwanda and Luganda,
-# three seeds each) and tied at 45, so runs up to this many steps are offered it.
+# In docs/experiments.md a Best fit start beat a fresh one at 15 steps (Kinyarwanda on 10 and 90
+# minutes, Luganda on 10, three seeds each) and tied at 45 (10 minutes): runs up to this many
+# steps are offered it.
 FIT_HINT_MAX_STEPS = 20
 FIT_HINT = (
     "A short run ({steps} steps). In this project's measurements at 15 steps, starting from the installed "
-    "adapter that already fits the recordings best gave 5 to 6 % fewer word errors than a fresh start "
-    "(Kinyarwanda and Luganda, three seeds each); from 45 steps on, fresh did as well."
+    "adapter that already fits the recordings best gave 4 to 6 % fewer word errors than a fresh start "
+    "(Kinyarwanda on 10 and 90 minutes, Luganda on 10, three seeds each); from 45 steps on, fresh did as well."
 )
 
 

@@ -437,11 +437,16 @@ def test_dropped_folders_and_zips_are_imported(qtbot, window: MainWindow, templa
     settle(qtbot, manager)
     assert "Imported lg (Luganda), ny (Chichewa)." == manager.message.text()
     assert manager.model.row_of("lg") is not None and manager.model.row_of("ny") is not None
+    # Dropped on the tab beside the table (the details pane's side): imported the same way.
+    rn = install(template, staging, "rn", language="rn", language_name="Kirundi", decode_token="sw")
+    assert drag_and_drop(manager, [rn])
+    settle(qtbot, manager)
+    assert manager.message.text() == "Imported rn (Kirundi)." and manager.model.row_of("rn") is not None
     # Audio dropped here is not an adapter: it passes on to the window, which queues it.
     audio = tone(tmp_path / "clip.wav")
     assert drag_and_drop(manager.table.viewport(), [audio])
     assert [job.path for job in window.files_panel.queue.jobs()] == [str(audio)]
-    assert window.tabs.currentWidget() is window.files_panel and manager.model.rowCount() == 8
+    assert window.tabs.currentWidget() is window.files_panel and manager.model.rowCount() == 9
 
 
 # -- settings ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QShowEvent
+from PySide6.QtGui import QAction, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
 from lorawhisper_app.core.errors import LoraWhisperError, one_line
 from lorawhisper_app.core.settings import BUILTIN
-from lorawhisper_app.gui.adapter_table import AdapterModel, AdapterTable, accept_adapter_drag, details_html
+from lorawhisper_app.gui.adapter_table import AdapterDropTarget, AdapterModel, AdapterTable, details_html
 from lorawhisper_app.gui.engine_holder import EngineHolder
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ DETAILS_HINT = (
 )
 
 
-class AdapterManager(QWidget):
+class AdapterManager(AdapterDropTarget, QWidget):
     """Lists the adapters of `store` (the loaded engine's, once there is one) and checks
     them against the backbone: the engine's, or `backbone` (a Settings value) resolved in
     the background when the tab is shown before the engine is ready.
@@ -517,15 +517,8 @@ class AdapterManager(QWidget):
         super().showEvent(event)
         self._ensure_fingerprint()
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        accept_adapter_drag(event)
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        accept_adapter_drag(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if paths := accept_adapter_drag(event):
-            self.import_paths(paths)
+    def adapters_dropped(self, paths: list[Path]) -> None:
+        self.import_paths(paths)
 
 
 def _problem_text(path: Path | None, error: BaseException) -> str:

@@ -188,15 +188,12 @@ class AdapterModel(QAbstractTableModel):
         return None
 
 
-class AdapterTable(QTableView):
-    """The adapter list; adapter folders and .zip archives dropped on it are imported."""
+class AdapterDropTarget:
+    """Mixed in before a Qt widget class: takes drags that carry adapter folders or .zip
+    archives, lets any other pass on, and hands what is dropped to `adapters_dropped`."""
 
-    paths_dropped = Signal(list)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAcceptDrops(True)
-        self.setDropIndicatorShown(False)
+    def adapters_dropped(self, paths: list[Path]) -> None:
+        raise NotImplementedError
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         accept_adapter_drag(event)
@@ -206,7 +203,21 @@ class AdapterTable(QTableView):
 
     def dropEvent(self, event: QDropEvent) -> None:
         if paths := accept_adapter_drag(event):
-            self.paths_dropped.emit(paths)
+            self.adapters_dropped(paths)
+
+
+class AdapterTable(AdapterDropTarget, QTableView):
+    """The adapter list; adapter folders and .zip archives dropped on it are imported."""
+
+    paths_dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setDropIndicatorShown(False)
+
+    def adapters_dropped(self, paths: list[Path]) -> None:
+        self.paths_dropped.emit(paths)
 
 
 def details_html(info: AdapterInfo, compatible: bool | None, backbone_note: str) -> str:

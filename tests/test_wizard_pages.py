@@ -24,7 +24,7 @@ from lorawhisper_app.core.audio import load_audio
 from lorawhisper_app.core.capture import find_input_device
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.languages import language_name
-from lorawhisper_app.core.training.config import DEFAULT_TARGETS
+from lorawhisper_app.core.training.config import DEFAULT_TARGETS, FIT_HELPS_MAX_STEPS
 from lorawhisper_app.core.training.estimate import steps_for
 from lorawhisper_app.core.training.run_registry import RunRecord, RunState
 from lorawhisper_app.core.training.similarity import Neighbour
@@ -32,7 +32,7 @@ from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.data_page import DataPage
 from lorawhisper_app.gui.wizard.plan import TrainingPlan
 from lorawhisper_app.gui.wizard.recording_page import RecordingDialog
-from lorawhisper_app.gui.wizard.settings_page import FIT_HINT_MAX_STEPS, SettingsPage
+from lorawhisper_app.gui.wizard.settings_page import SettingsPage
 from lorawhisper_app.gui.wizard.similarity_page import SimilarityPage
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
 from lorawhisper_app.gui.wizard.training_page import TrainingPage
@@ -200,7 +200,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     sim.moe_check.setChecked(False)
     click_next(qtbot, wizard, SETTINGS_PAGE)
     quick_steps = steps_for(train, 16, 4)
-    assert quick_steps <= FIT_HINT_MAX_STEPS and not settings.fit_row.isHidden()
+    assert quick_steps <= FIT_HELPS_MAX_STEPS and not settings.fit_row.isHidden()
     assert settings.fit_hint.text().startswith(f"A short run ({quick_steps} steps).")
     shoot(wizard, "wizard_4_settings_short.png")
     fresh_quick = settings.estimate.total_s
@@ -219,7 +219,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     assert wizard.plan.moe == 2 and settings.fit_row.isHidden()
     settings.preset_buttons["Best"].click()
     assert settings.estimate.total_s > balanced and not settings.is_custom()
-    assert settings.steps_spin.value() > FIT_HINT_MAX_STEPS and settings.fit_row.isHidden()
+    assert settings.steps_spin.value() > FIT_HELPS_MAX_STEPS and settings.fit_row.isHidden()
     qtbot.mouseClick(settings.advanced_button, Qt.MouseButton.LeftButton)
     assert settings.advanced.isVisible()
     shoot(wizard, "wizard_4_settings.png")

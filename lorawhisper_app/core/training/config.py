@@ -15,6 +15,10 @@ WARM_AUTO = "auto"
 WARM_FIT = "fit"
 WARM_NONE = "none"
 FIT_CLIPS = 16  # training clips each --warm-start fit candidate is scored on
+# In docs/experiments.md a fit start beat a fresh one at 15 steps (Kinyarwanda on 10 and 90
+# minutes, Luganda on 10, three seeds each) and tied at 45 (10 minutes): runs up to this many
+# steps are pointed to it.
+FIT_HELPS_MAX_STEPS = 20
 
 
 def start_problem(source: str, lora: LoraSpec, rank: int, targets: Iterable[str]) -> str | None:

@@ -26,7 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from lorawhisper_app.core.languages import language_name
-from lorawhisper_app.core.training.config import DEFAULT_TARGETS, WARM_FIT, WARM_NONE, TrainConfig, start_problem
+from lorawhisper_app.core.training.config import (
+    DEFAULT_TARGETS,
+    FIT_HELPS_MAX_STEPS,
+    WARM_FIT,
+    WARM_NONE,
+    TrainConfig,
+    start_problem,
+)
 from lorawhisper_app.core.training.estimate import (
     Estimate,
     auto_precision,
@@ -60,10 +67,6 @@ PRESETS = (
            f"{TrainConfig.patience} checks without a better dev WER and keeps the best."),
 )
 DEFAULT_PRESET = "Balanced"
-# In docs/experiments.md a Best fit start beat a fresh one at 15 steps (Kinyarwanda on 10 and 90
-# minutes, Luganda on 10, three seeds each) and tied at 45 (10 minutes): runs up to this many
-# steps are offered it.
-FIT_HINT_MAX_STEPS = 20
 FIT_HINT = (
     "A short run ({steps} steps). In this project's measurements at 15 steps, starting from the installed "
     "adapter that already fits the recordings best gave 4 to 6 % fewer word errors than a fresh start "
@@ -283,7 +286,7 @@ class SettingsPage(QWizardPage):
     def _update_fit_hint(self) -> None:
         """Offer Best fit for a short run that would start fresh (MoE never starts from a copy)."""
         plan, steps = self.state.plan, self.steps_spin.value()
-        short = plan.warm_start == WARM_NONE and plan.moe == 0 and steps <= FIT_HINT_MAX_STEPS
+        short = plan.warm_start == WARM_NONE and plan.moe == 0 and steps <= FIT_HELPS_MAX_STEPS
         shown = short and self._fit_candidates(None) > 0
         self.fit_hint.setText(FIT_HINT.format(steps=steps) if shown else "")
         self.fit_row.setVisible(shown)

@@ -251,6 +251,10 @@ def test_require_enough_refuses_a_small_set(swahili: list[dict], tmp_path: Path)
     assert f"{minutes:.1f} min in 3 usable clips" in message
     assert "need at least 2.0 min in 10 clips" in message and "(0 left out for problems)" in message
     assert "\n" not in message and str(tmp_path) in message
+    one = load_dataset(jsonl_dataset(swahili[:1], tmp_path / "one"))
+    assert one.summary_lines()[1].startswith("Train: 1 clip, ")
+    with pytest.raises(DatasetError, match=" in 1 usable clip, need"):
+        require_enough(one)
 
 
 def test_dev_split_does_not_depend_on_input_order(swahili: list[dict], tmp_path: Path) -> None:

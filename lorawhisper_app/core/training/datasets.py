@@ -86,7 +86,7 @@ class DatasetReport:
     def summary_lines(self) -> list[str]:
         lines = [
             f"Training data: {self.source} ({self.layout})",
-            f"Train: {len(self.train)} clips, {self.train_seconds() / 60:.1f} min",
+            f"Train: {clip_count(len(self.train))}, {self.train_seconds() / 60:.1f} min",
             self._dev_line(),
         ]
         if not self.problems:
@@ -115,7 +115,7 @@ class DatasetReport:
             return "Dev: none (the given dev set has no usable clips)"
         if not self.dev:
             return "Dev: none (too few clips to hold any out)"
-        head = f"Dev: {len(self.dev)} clips, {self.dev_seconds() / 60:.1f} min"
+        head = f"Dev: {clip_count(len(self.dev))}, {self.dev_seconds() / 60:.1f} min"
         if self.dev_given:
             return f"{head}, as given"
         share = 100 * len(self.dev) / (len(self.dev) + len(self.train))
@@ -164,14 +164,19 @@ def load_dataset(
     return DatasetReport(source, listing.layout, train_clips, dev_clips, dev_part is not None, problems)
 
 
+def clip_count(n: int, adjective: str = "") -> str:
+    """E.g. "1 clip", "3 usable clips"."""
+    return " ".join(filter(None, (str(n), adjective, "clip" if n == 1 else "clips")))
+
+
 def require_enough(report: DatasetReport) -> None:
     """Refuse to train on too little usable audio or too few clips."""
     minutes = report.train_seconds() / 60
     if report.train_seconds() >= MIN_TRAIN_SECONDS and len(report.train) >= MIN_TRAIN_CLIPS:
         return
     raise DatasetError(
-        f"{report.source}: not enough training data: {minutes:.1f} min in {len(report.train)} usable "
-        f"clips, need at least {MIN_TRAIN_SECONDS / 60:.1f} min in {MIN_TRAIN_CLIPS} clips "
+        f"{report.source}: not enough training data: {minutes:.1f} min in {clip_count(len(report.train), 'usable')}, "
+        f"need at least {MIN_TRAIN_SECONDS / 60:.1f} min in {MIN_TRAIN_CLIPS} clips "
         f"({len(report.problems)} left out for problems)"
     )
 

@@ -326,7 +326,8 @@ def test_cli_transcribe_writes_each_format(
     clip = clips[EN[2]].audio  # three segments
     segments = bare.results[EN[2]].segments
     assert len(segments) >= 2
-    code = cli.main(["transcribe", str(clip), "--format", fmt, "--out", str(tmp_path), "--language", "en"])
+    format_flag, out_flag = ("-f", "-o") if fmt in ("srt", "json") else ("--format", "--out")  # both spellings
+    code = cli.main(["transcribe", str(clip), format_flag, fmt, out_flag, str(tmp_path), "--language", "en"])
     assert code == 0 and len(cli_engine) == 1
     out = tmp_path / f"{clip.stem}.{fmt}"
     assert f"→ {out}" in capsys.readouterr().out

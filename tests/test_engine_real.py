@@ -407,6 +407,11 @@ def test_cli_adapters_round_trip(
     listed = json.loads(out)
     assert code == 0 and ADAPTER in [a["name"] for a in listed["adapters"]]
     assert Path(listed["user_dir"]).is_relative_to(home)
+    code, out, _ = run("list")  # the table people read: a header, then one line per adapter
+    header, *lines = out.splitlines()
+    assert code == 0 and header.split()[:4] == ["NAME", "LANGUAGE", "SOURCE", "SIZE"] and len(lines) == len(listed["adapters"])
+    mine = next(line for line in lines if line.startswith(f"{ADAPTER} "))
+    assert "ln Lingala" in mine and " user " in mine and " MB " in mine
 
     code, out, _ = run("show", ADAPTER, "--json")
     shown = json.loads(out)

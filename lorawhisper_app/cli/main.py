@@ -7,12 +7,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from lorawhisper_app import __version__
 from lorawhisper_app.cli.interrupts import interrupts_cancel
 from lorawhisper_app.cli.train_cmd import add_train_parser
 from lorawhisper_app.core.errors import LoraWhisperError
+
+if TYPE_CHECKING:
+    from lorawhisper_app.core.adapter_store import AdapterInfo
 
 EXIT_ERROR = 2
 EXIT_PARTIAL = 1
@@ -145,7 +148,7 @@ def _store_and_fingerprint(args: argparse.Namespace, need_fingerprint: bool):  #
     return store, resolve_backbone(args.model).fingerprint if need_fingerprint else None
 
 
-def _adapter_row(info, fingerprint: str | None) -> dict[str, object]:  # noqa: ANN001
+def _adapter_row(info: AdapterInfo, fingerprint: str | None) -> dict[str, object]:
     from lorawhisper_app.core.adapter_store import ROUTER_FILE
 
     meta = info.meta.to_dict()
@@ -164,28 +167,45 @@ def _adapter_row(info, fingerprint: str | None) -> dict[str, object]:  # noqa: A
     }
 
 
+ADAPTER_COLUMNS = ("NAME", "LANGUAGE", "SOURCE", "SIZE", "DEV WER (without → with)", "AUTO ROUTING")
+
+
+def _adapter_table(infos: list[AdapterInfo], rows: list[dict[str, object]]) -> str:
+    """`adapters list` for people: a header and one aligned line per adapter."""
+    lines = [ADAPTER_COLUMNS]
+    for info, row in zip(infos, rows, strict=True):
+        language = f"{info.meta.language} {info.meta.language_name}"
+        if info.meta.decode_token != info.meta.language:
+            language += f" ({info.meta.decode_token} token)"
+        wer = row["dev_wer"]
+        router = row["router"] if isinstance(row["router"], dict) else {}
+        accuracy = router.get("dev_accuracy")
+        if not row["router_profile"]:
+            routing = "Whisper LID"
+        else:
+            routing = f"{accuracy * 100:.0f} % of its dev clips" if isinstance(accuracy, (int, float)) else "profile"
+        lines.append((
+            str(row["name"]), language, str(row["source"]), f"{info.size_bytes / 1e6:.1f} MB",
+            f"{wer['before']:.3f} → {wer['after']:.3f}" if isinstance(wer, dict) else "unknown",
+            routing + ("" if row["compatible"] else "; made for another backbone"),
+        ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(ADAPTER_COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
 def cmd_adapters(args: argparse.Namespace) -> int:
     action = args.action
     store, fingerprint = _store_and_fingerprint(args, action in ("list", "show", "import"))
     if action == "list":
-        rows = [_adapter_row(i, fingerprint) for i in store.list()]
+        infos = store.list()
+        rows = [_adapter_row(i, fingerprint) for i in infos]
         if args.json:
             _print_json({"adapters": rows, "problems": store.problems(), "user_dir": str(store.user_dir)})
             return 0
         if not rows:
             print(f"no adapters installed (user folder: {store.user_dir})")
-        for row in rows:
-            wer = row["dev_wer"]
-            wer_text = f"dev WER {wer['before']:.3f}→{wer['after']:.3f}" if wer else "dev WER unknown"
-            flag = "" if row["compatible"] else "  [made for another backbone]"
-            router = row["router"] or {}
-            accuracy = router.get("dev_accuracy") if isinstance(router, dict) else None
-            if not row["router_profile"]:
-                wer_text += "  auto: Whisper LID"
-            elif isinstance(accuracy, (int, float)):
-                wer_text += f"  auto: {accuracy * 100:.0f} % of dev"
-            size = row["size_bytes"] / 1e6  # type: ignore[operator]
-            print(f"{row['name']:16} {row['language']:4} {row['language_name']:14} {row['source']:8} {size:6.1f} MB  {wer_text}{flag}")
+        else:
+            print(_adapter_table(infos, rows))
         for problem in store.problems():
             _err(problem)
         return 0

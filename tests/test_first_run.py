@@ -90,13 +90,13 @@ def test_an_unwritable_config_folder_only_brings_the_welcome_again(qtbot, folder
 
 
 def test_the_cache_folder_it_names_is_the_backbones(folders, monkeypatch):
-    from lorawhisper_app.core.backbone import cache_dir
+    """The welcome names the folder the backbone is converted to: under $LORAWHISPER_CACHE_DIR, else the XDG cache."""
+    from lorawhisper_app.core.settings import backbones_dir
 
-    assert first_run.backbone_cache_dir() == cache_dir() / "backbones"
+    assert backbones_dir() == folders["cache"] / "backbones"
     monkeypatch.delenv("LORAWHISPER_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(folders["cache"].parent / "xdg-cache"))
-    assert first_run.backbone_cache_dir() == cache_dir() / "backbones"
-    assert str(folders["cache"].parent / "xdg-cache") in str(first_run.backbone_cache_dir())
+    assert backbones_dir() == folders["cache"].parent / "xdg-cache" / "lorawhisper-studio" / "backbones"
 
 
 def test_the_cli_it_names_is_the_one_beside_the_program(tmp_path, monkeypatch):

@@ -39,11 +39,16 @@ import lorawhisper_app
 from lorawhisper_app.core.adapter_meta import AdapterMeta, BaseModelRef, LoraSpec
 from lorawhisper_app.core.adapter_store import AdapterStore
 from lorawhisper_app.core.audio import SAMPLE_RATE, load_audio
-from lorawhisper_app.core.backbone import BUILTIN_NAME, BackboneFiles, cache_dir, write_builtin_ct2_folder
+from lorawhisper_app.core.backbone import (
+    BUILTIN_NAME,
+    BackboneFiles,
+    write_builtin_ct2_folder,
+)
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.features import N_FRAMES, window_features
 from lorawhisper_app.core.languages import language_name
+from lorawhisper_app.core.settings import cache_dir
 from lorawhisper_app.core.transcriber import AudioWindows, DecodeOptions
 
 LANGUAGE_ORDER = ("en", "sw", "de", "yo", "fr", "es", "pt")  # clips are taken round-robin in this order

@@ -112,8 +112,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         default_user_adapter_dir,
         free_adapter_name,
     )
-    from lorawhisper_app.core.backbone import cache_dir
     from lorawhisper_app.core.languages import normalize_language_code
+    from lorawhisper_app.core.settings import cache_dir
     from lorawhisper_app.core.training.baseline_memo import BaselineMemo
     from lorawhisper_app.core.training.config import TrainConfig
     from lorawhisper_app.core.training.datasets import load_dataset, require_enough

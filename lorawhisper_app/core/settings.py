@@ -43,6 +43,17 @@ def config_dir() -> Path:
     return Path(override) if override else platformdirs.user_config_path(APP_NAME, appauthor=False)
 
 
+def cache_dir() -> Path:
+    """`$LORAWHISPER_CACHE_DIR`, or the user's cache folder for the app: the converted backbone,
+    the bare backbone's figures and the training speeds measured here."""
+    return Path(os.environ.get("LORAWHISPER_CACHE_DIR") or platformdirs.user_cache_path(APP_NAME))
+
+
+def backbones_dir() -> Path:
+    """Where the built-in backbone is converted to, once per machine."""
+    return cache_dir() / "backbones"
+
+
 def settings_path() -> Path:
     return config_dir() / SETTINGS_FILE
 

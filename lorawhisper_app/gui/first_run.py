@@ -8,29 +8,20 @@ The dialog is not modal, so the window behind it stays usable.
 from __future__ import annotations
 
 import html
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from lorawhisper_app.core.adapter_store import default_user_adapter_dir
 from lorawhisper_app.core.job_store import default_jobs_dir
-from lorawhisper_app.core.settings import APP_NAME, config_dir, settings_path
+from lorawhisper_app.core.settings import backbones_dir, config_dir, settings_path
 
 MARKER_NAME = "welcome-shown"
 CLI_NAME = "lorawhisper"
 TEXT_WIDTH = 600  # pixels
-
-
-def backbone_cache_dir() -> Path:
-    """Where the converted built-in backbone is kept; as core/backbone.py's cache_dir(), which
-    is not imported here because it imports torch (seconds, on the GUI thread)."""
-    override = os.environ.get("LORAWHISPER_CACHE_DIR")
-    return (Path(override) if override else platformdirs.user_cache_path(APP_NAME)) / "backbones"
 
 
 def cli_command() -> str:
@@ -51,7 +42,7 @@ class Places:
 
     @classmethod
     def current(cls) -> Places:
-        return cls(backbone_cache_dir(), default_user_adapter_dir(), default_jobs_dir(), settings_path())
+        return cls(backbones_dir(), default_user_adapter_dir(), default_jobs_dir(), settings_path())
 
 
 def welcome_html(places: Places, cli: str) -> str:

@@ -26,7 +26,9 @@ from lorawhisper_app.core.training.baseline_memo import BaselineMemo, memo_key
 from lorawhisper_app.core.training.checkpoint import load_checkpoint
 from lorawhisper_app.core.training.config import TrainConfig
 from lorawhisper_app.core.training.datasets import load_dataset
+from lorawhisper_app.core.training.estimate import auto_precision
 from lorawhisper_app.core.training.events import TrainEvent
+from lorawhisper_app.core.training.speed_log import SpeedLog
 from lorawhisper_app.core.training.trainer import UNSCORED, Trainer, TrainingCancelled, learning_rate
 
 from conftest import SHARED_SPEECH
@@ -56,13 +58,14 @@ def sw_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(model: Path, manifest: Path, run_dir: Path, store: AdapterStore, events: list[TrainEvent] | None = None,
-           cancel: threading.Event | None = None, memo: BaselineMemo | None = None, **config: object):
+           cancel: threading.Event | None = None, memo: BaselineMemo | None = None, speeds: SpeedLog | None = None,
+           **config: object):
     audio: dict = {}
     report = load_dataset(manifest, audio_store=audio)
     cfg = TrainConfig(**{"language": "sw", "name": "sw", **TINY, "steps": 6, **config})  # type: ignore[arg-type]
     sink = events.append if events is not None else None
     return Trainer(cfg, report, audio, store=store, run_dir=run_dir, model=str(model), device="cpu",
-                   events=sink, cancel=cancel, memo=memo).run()
+                   events=sink, cancel=cancel, memo=memo, speeds=speeds).run()
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -79,7 +82,8 @@ def test_learning_rate_warms_up_then_decays_to_zero() -> None:
 def test_training_writes_a_valid_adapter_and_reports_progress(tiny_model: Path, sw_manifest: Path, tmp_path: Path) -> None:
     store = AdapterStore(None, tmp_path / "store")
     events: list[TrainEvent] = []
-    result = _train(tiny_model, sw_manifest, tmp_path / "run", store, events)
+    speeds = SpeedLog(tmp_path / "speeds.json")
+    result = _train(tiny_model, sw_manifest, tmp_path / "run", store, events, speeds=speeds)
     kinds = [e.kind for e in events]
     assert kinds[-1] == "done" and "similarity" in kinds
     steps = [e for e in events if e.kind == "step"]
@@ -90,6 +94,11 @@ def test_training_writes_a_valid_adapter_and_reports_progress(tiny_model: Path, 
     timings = events[-1].data["timings"]  # where the run's time went, stage by stage
     assert set(timings) == {"load", "similarity", "dev_before", "training", "evaluations", "finish"}
     assert all(seconds > 0 for seconds in timings.values()), timings
+    # The machine's speed log now holds this run: its step time and its dev scoring.
+    fingerprint = resolve_backbone(str(tiny_model)).fingerprint
+    [speed] = speeds.speeds("cpu", auto_precision("cpu"), fingerprint)
+    assert speed.train_clips_per_s == pytest.approx(6 * TINY["batch_size"] / events[-1].data["train_seconds"])
+    assert speed.eval_clips_per_s is not None and speed.eval_clips_per_s > 0
     meta = AdapterMeta.load(result.adapter_dir)
     assert meta.language == "sw" and meta.decode_token == "sw" and meta.mixture is None
     assert meta.base_model.fingerprint == resolve_backbone(str(tiny_model)).fingerprint

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from lorawhisper_app.core.training.estimate import (
+    MEASURED,
     auto_precision,
     duration_text,
     estimate_training,
@@ -13,6 +16,7 @@ from lorawhisper_app.core.training.estimate import (
     steps_for,
     training_device,
 )
+from lorawhisper_app.core.training.speed_log import RunSpeed, SpeedLog
 from lorawhisper_app.core.training.trainer import _amp_dtype
 
 
@@ -100,3 +104,39 @@ def test_duration_text(seconds: float, text: str) -> None:
 def test_the_app_setting_decides_the_training_device() -> None:
     assert training_device("cpu") == "cpu" and training_device("cuda") == "cuda"
     assert training_device() in ("cpu", "cuda")
+
+
+def test_speed_log_keeps_the_last_runs_per_machine_setting_and_takes_their_median(tmp_path: Path) -> None:
+    log = SpeedLog(tmp_path / "cache" / "speeds.json")
+    assert log.throughput("cpu", "bfloat16", "sha256:a") is None  # nothing finished here yet
+    for train, evaluate in [(0.1, None), (2.0, 1.0), (1.0, 3.0), (1.2, 2.0), (0.9, 2.5), (1.1, None)]:
+        assert log.record("cpu", "bfloat16", "sha256:a", RunSpeed(train, evaluate))
+    assert log.record("cpu", "bfloat16", "sha256:b", RunSpeed(9.0, 9.0))  # another backbone: kept apart
+    kept = log.speeds("cpu", "bfloat16", "sha256:a")
+    assert [s.train_clips_per_s for s in kept] == [2.0, 1.0, 1.2, 0.9, 1.1]  # the oldest of six dropped
+    rates = log.throughput("cpu", "bfloat16", "sha256:a")
+    base = MEASURED["cpu", "bfloat16"]
+    assert rates is not None and rates.train_clips_per_s == 1.1 and rates.eval_clips_per_s == 2.25
+    assert rates.fit_clips_per_s == pytest.approx(base.fit_clips_per_s * 1.1 / base.train_clips_per_s)
+    assert (rates.setup_s, rates.decode_audio_per_s) == (base.setup_s, base.decode_audio_per_s)
+    assert rates.basis == "measured by the last 5 training runs on this machine (bfloat16)"
+    assert log.throughput("cpu", "float32", "sha256:a") is None and log.throughput("cuda", "bfloat16", "sha256:a") is None
+    # The estimate follows the measured rates: twice the speed, half the training time.
+    work = dict(device="cpu", train_clips=40, dev_clips=8, data_seconds=600, steps=30, batch_size=16, eval_every=10,
+                precision="bfloat16")
+    mine = estimate_training(**work, rates=rates)
+    assert mine.train_s == pytest.approx(30 * 16 / 1.1) and mine.eval_s == pytest.approx(4 * 8 / 2.25)
+    assert mine.basis == rates.basis and mine.setup_s == estimate_training(**work).setup_s
+
+
+def test_speed_log_that_cannot_be_read_or_written_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "speeds.json"
+    path.write_text("{not json", encoding="utf-8")
+    log = SpeedLog(path)
+    assert log.speeds("cpu", "float32", "sha256:a") == [] and log.throughput("cpu", "float32", "sha256:a") is None
+    assert log.record("cpu", "float32", "sha256:a", RunSpeed(0.5, None))  # a damaged log is started again
+    assert [s.train_clips_per_s for s in log.speeds("cpu", "float32", "sha256:a")] == [0.5]
+    assert not log.record("cpu", "float32", "sha256:a", RunSpeed(0.0, None))  # no time measured: nothing to keep
+    blocked = SpeedLog(tmp_path / "a-file" / "speeds.json")
+    (tmp_path / "a-file").write_text("", encoding="utf-8")  # its folder cannot be made
+    assert not blocked.record("cpu", "float32", "sha256:a", RunSpeed(0.5, None))

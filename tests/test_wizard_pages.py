@@ -25,9 +25,11 @@ from lorawhisper_app.core.capture import find_input_device
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.training.config import DEFAULT_TARGETS, FIT_HELPS_MAX_STEPS
-from lorawhisper_app.core.training.estimate import steps_for
+from lorawhisper_app.core.training.datasets import load_dataset
+from lorawhisper_app.core.training.estimate import MEASURED, auto_precision, steps_for
 from lorawhisper_app.core.training.run_registry import RunRecord, RunState
 from lorawhisper_app.core.training.similarity import Neighbour
+from lorawhisper_app.core.training.speed_log import RunSpeed, default_speed_log
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.data_page import DataPage
 from lorawhisper_app.gui.wizard.plan import TrainingPlan
@@ -427,3 +429,32 @@ def test_a_neighbour_of_other_targets_is_listed_but_cannot_be_chosen(qtbot, stor
     qtbot.addWidget(settings)
     settings._follow_the_start()
     assert settings.seed_rank == 16 and not settings.rank_spin.isEnabled()
+
+
+def test_the_estimate_takes_the_speeds_measured_by_runs_on_this_machine(
+    qtbot, store: AdapterStore, holder: EngineHolder, swahili: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before any run here the project's figures; after one, that run's training speed (same backbone and precision)."""
+    monkeypatch.setenv("LORAWHISPER_CACHE_DIR", str(tmp_path / "cache"))
+    qtbot.waitUntil(lambda: holder.engine is not None, timeout=TIMEOUT_MS)
+    state = WizardState(store, holder)
+    state.report = load_dataset(swahili)
+    state.similarity = Similarity({"sw": 1.0}, [], "sw", "cpu")
+
+    def settings_page() -> SettingsPage:
+        page = SettingsPage(state)
+        qtbot.addWidget(page)
+        page.initializePage()
+        qtbot.waitUntil(lambda: page.estimate is not None, timeout=30_000)
+        return page
+
+    precision = auto_precision("cpu")
+    base = MEASURED["cpu", precision]
+    before = settings_page()
+    assert f"Speeds {base.basis}." in before.estimate_detail.text()
+    default_speed_log().record("cpu", precision, holder.engine.fingerprint,
+                               RunSpeed(2 * base.train_clips_per_s, base.eval_clips_per_s))
+    after = settings_page()
+    assert after.estimate.train_s == pytest.approx(before.estimate.train_s / 2)
+    assert (after.estimate.eval_s, after.estimate.setup_s) == pytest.approx((before.estimate.eval_s, before.estimate.setup_s))
+    assert f"Speeds measured by the last training run on this machine ({precision})." in after.estimate_detail.text()

@@ -118,6 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lorawhisper_app.core.training.config import TrainConfig
     from lorawhisper_app.core.training.datasets import load_dataset, require_enough
     from lorawhisper_app.core.training.distributed import DistContext
+    from lorawhisper_app.core.training.speed_log import default_speed_log
     from lorawhisper_app.core.training.trainer import Trainer
 
     language = normalize_language_code(args.language)
@@ -159,7 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         trainer = Trainer(config, report, audio, store=store, run_dir=run_dir, model=args.model, device=args.device,
                           events=printer, cancel=cancel, fresh=args.fresh,
-                          memo=None if args.remeasure else BaselineMemo(cache_dir() / "baselines"))
+                          memo=None if args.remeasure else BaselineMemo(cache_dir() / "baselines"),
+                          speeds=default_speed_log())
         result = trainer.run()
         if not main_rank:
             return 0

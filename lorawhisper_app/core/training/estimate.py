@@ -83,10 +83,12 @@ def estimate_training(
     starts_from_adapter: bool = False,
     fit_candidates: int = 0,
     precision: str | None = None,
+    rates: Throughput | None = None,
 ) -> Estimate:
     """Seconds a run of `steps` optimiser steps takes on `device` ("cpu" or "cuda") in
     `precision` (default: what `--precision auto` trains in here). `fit_candidates`: the installed
-    adapters that `--warm-start fit` scores (0 for any other start)."""
+    adapters that `--warm-start fit` scores (0 for any other start). `rates`: speeds measured on
+    this machine (speed_log.SpeedLog.throughput) instead of the project's figures."""
     devices = sorted({d for d, _ in MEASURED})
     if device not in devices:
         raise ValueError(f"no throughput measured for device {device!r}; known: {', '.join(devices)}")
@@ -95,7 +97,7 @@ def estimate_training(
     precision = precision or auto_precision(device)
     if (device, precision) not in MEASURED:
         raise ValueError(f"no throughput measured for {device} in {precision}")
-    rate = MEASURED[device, precision]
+    rate = rates or MEASURED[device, precision]
     evaluations = evaluation_count(steps, eval_every, starts_from_adapter=starts_from_adapter)
     scored = min(dev_clips, TrainConfig.dev_max_clips)
     return Estimate(

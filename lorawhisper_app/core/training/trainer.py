@@ -58,6 +58,7 @@ from .fit_ranking import FRESH, Fit, rank_by_fit
 from .lora_setup import attach, load_trainable_state, start_from, trainable_state
 from .run_registry import DEV_CLIPS
 from .similarity import Neighbour, lid_sample, mean_lid, moe_weights, profile, rank_neighbours
+from .speed_log import RunSpeed, SpeedLog
 
 BEST = "best.safetensors"
 ADAPTER = "adapter"
@@ -125,6 +126,7 @@ class Trainer:
         cancel: threading.Event | None = None,
         fresh: bool = False,
         memo: BaselineMemo | None = None,
+        speeds: SpeedLog | None = None,
     ) -> None:
         self.config = config
         self.data = data
@@ -136,6 +138,8 @@ class Trainer:
         self.cancel = cancel or threading.Event()
         self.fresh = fresh
         self.memo = memo
+        self.speeds = speeds
+        self._scored = (0, 0.0)  # dev clips decoded by this process's evaluations, and the seconds they took
         self._sink = events
         self.ctx = DistContext()
         self.timings: dict[str, float] = {}  # seconds this process spent in each stage
@@ -172,6 +176,7 @@ class Trainer:
         if self.ctx.is_main:
             was_training = net.training
             net.eval()
+            began = time.monotonic()
             try:
                 texts = greedy_texts(
                     self.backbone.model, self.dev, self.tokens, self.decode_token,
@@ -180,6 +185,8 @@ class Trainer:
                     encoder_only=self.device.type == "cpu", before_batch=self._stop_evaluating,
                 )
                 value = dev_wer([c.text for c in self.dev_clips], texts)
+                clips, seconds = self._scored
+                self._scored = (clips + len(texts), seconds + time.monotonic() - began)
             except _EvaluationStopped:
                 value = math.nan
             finally:
@@ -526,7 +533,7 @@ class Trainer:
         amp = (lambda: torch.autocast(self.device.type, dtype=self.amp)) if self.amp else contextlib.nullcontext
         peft.train()
         self.emit("phase", message=f"training {total} steps, {len(self.train)} clips, batch {config.batch_size}")
-        began, first_step = time.monotonic(), state["step"]
+        began, first_step, trained_before = time.monotonic(), state["step"], state.get("train_seconds", 0.0)
         evals_run = 0
         step = state["step"]
         eta: float | None = None
@@ -583,6 +590,7 @@ class Trainer:
                 state.update({"step": step, UNSCORED: loss_value})
         self.ctx.barrier()
         self.timings["training"] = time.monotonic() - began - self.timings.get("evaluations", 0.0)
+        self._record_speed(step - first_step, state.get("train_seconds", 0.0) - trained_before)
         with self._timed("finish"):
             result = self._finish(peft, state, warm, mixture, total, resumed_from)
         self.emit("done", step=state["step"], total_steps=total, dev_wer=state["best_wer"],
@@ -593,6 +601,16 @@ class Trainer:
                         "timings": {k: round(v, 3) for k, v in self.timings.items()}})
         self.ctx.barrier()
         return result
+
+    def _record_speed(self, steps: int, seconds: float) -> None:
+        """Add this run's training and dev-scoring speeds to the machine's log (one process only:
+        under DDP a step's batch is split across processes)."""
+        if self.speeds is None or self.ctx.active or steps < 1 or seconds <= 0:
+            return
+        clips, scoring = self._scored
+        precision = {None: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[self.amp]
+        speed = RunSpeed(steps * self.config.batch_size / seconds, clips / scoring if clips and scoring > 0 else None)
+        self.speeds.record(self.device.type, precision, self.backbone.files.fingerprint, speed)
 
     def _score(
         self, peft: PeftModel, optimizer: torch.optim.Optimizer, state: dict, total: int, steps_per_epoch: int,

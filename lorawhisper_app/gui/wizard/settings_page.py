@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
@@ -36,12 +34,14 @@ from lorawhisper_app.core.training.config import (
 )
 from lorawhisper_app.core.training.estimate import (
     Estimate,
+    Throughput,
     auto_precision,
     duration_text,
     estimate_training,
     steps_for,
     training_device,
 )
+from lorawhisper_app.core.training.speed_log import default_speed_log
 from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import WizardState, adapter_name_problem
 
@@ -83,13 +83,15 @@ class SettingsPage(QWizardPage):
         super().__init__()
         self.state = state
         self.device: str | None = None
+        self.rates: Throughput | None = None  # this machine's measured speeds, once a run has finished here
         self.device_task: BackgroundTask | None = None
         self.estimate: Estimate | None = None
         self.seed_rank: int | None = None  # the rank a warm start needs; None: the preset's or the user's
         self._filling = False
         self._steps_edited = False
         self.setTitle("Settings")
-        self.setSubTitle("How hard to train. The estimate is for this machine, from training speeds measured on it.")
+        self.setSubTitle("How hard to train. The time is estimated from measured training speeds: this "
+                         "machine's own once a training run has finished here.")
 
         self.preset_group = QButtonGroup(self)
         presets = QVBoxLayout()
@@ -259,22 +261,25 @@ class SettingsPage(QWizardPage):
     def initializePage(self) -> None:
         self.name_edit.setText(self.state.plan.adapter_name)
         self._follow_the_start()
-        if self.state.similarity is not None:
-            self.device = self.state.similarity.device
-        elif self.device is None and self.device_task is None:
-            self.device_task = BackgroundTask(self._find_device, "wizard-device", self)
+        if self.device is None and self.device_task is None:  # looked up once, in the background
+            engine, similarity = self.state.holder.engine, self.state.similarity
+            fingerprint = engine.fingerprint if engine is not None else None
+            device = similarity.device if similarity is not None else None
+            self.device_task = BackgroundTask(lambda _p, _c: self._find_speeds(device, fingerprint), "wizard-device", self)
             self.device_task.done.connect(self._device_found)
-            self.device_task.failed.connect(lambda _: self._device_found("cpu"))
+            self.device_task.failed.connect(lambda _: self._device_found((device or "cpu", None)))
             self.device_task.start()
         self.apply_preset(self.preset().name if self.preset() else DEFAULT_PRESET)
 
-    def _find_device(self, _progress: Callable[[int, int], None], _cancel: threading.Event) -> str:
-        device = training_device(self.state.plan.device)
-        auto_precision(device)  # looks at the CPU through torch: here, off the GUI thread
-        return device
+    def _find_speeds(self, device: str | None, fingerprint: str | None) -> tuple[str, Throughput | None]:
+        """Off the GUI thread: where training runs, and the speeds earlier runs measured there
+        with this backbone (None before the first, or while the backbone's fingerprint is unknown)."""
+        device = device or training_device(self.state.plan.device)
+        precision = auto_precision(device)  # looks at the CPU through torch
+        return device, default_speed_log().throughput(device, precision, fingerprint) if fingerprint else None
 
-    def _device_found(self, device: str) -> None:
-        self.device, self.device_task = device, None
+    def _device_found(self, found: tuple[str, Throughput | None]) -> None:
+        (self.device, self.rates), self.device_task = found, None
         self._update_estimate()
 
     def _fit_candidates(self, rank: int | None) -> int:
@@ -317,7 +322,7 @@ class SettingsPage(QWizardPage):
             data_seconds=report.train_seconds() + report.dev_seconds(), steps=int(overrides["steps"]),
             batch_size=int(overrides["batch_size"]), eval_every=int(overrides["eval_every"]),
             starts_from_adapter=plan.warm_start != WARM_NONE or plan.moe > 0,
-            fit_candidates=scored,
+            fit_candidates=scored, rates=self.rates,
         )
         where = "on this machine's GPU" if self.device == "cuda" else "on this machine's CPU"
         total = duration_text(estimate.total_s)

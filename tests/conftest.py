@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,24 @@ def _private_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["LORAWHISPER_DATA_DIR"] = str(tmp_path_factory.mktemp("lorawhisper-data"))
     os.environ["LORAWHISPER_CONFIG_DIR"] = str(tmp_path_factory.mktemp("lorawhisper-config"))
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mounts real filesystems of a given size (tmpfs, e.g. "300k"), so that writing into one runs
+    out of space as on a user's full disk; each is unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"small-disk-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode:
+            pytest.skip(f"cannot mount a small tmpfs here (it needs root): {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)

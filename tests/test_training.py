@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from safetensors.torch import load_file
 from lorawhisper_app.core.adapter_meta import AdapterMeta
 from lorawhisper_app.core.adapter_store import WEIGHTS_FILE, AdapterStore
 from lorawhisper_app.core.backbone import resolve_backbone
-from lorawhisper_app.core.errors import AdapterError
+from lorawhisper_app.core.errors import AdapterError, StorageError
 from lorawhisper_app.core.training.baseline_memo import BaselineMemo, memo_key
 from lorawhisper_app.core.training.checkpoint import load_checkpoint
 from lorawhisper_app.core.training.config import TrainConfig
@@ -169,6 +170,28 @@ def test_cancel_keeps_a_checkpoint_and_the_run_resumes(tiny_model: Path, sw_mani
     assert result.history == straight.history
     a, b = load_file(result.adapter_dir / WEIGHTS_FILE), load_file(straight.adapter_dir / WEIGHTS_FILE)
     assert all(torch.equal(a[k], b[k]) for k in a), "a resumed run must end where an uninterrupted one does"
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_the_last_checkpoint_resumes(
+    tiny_model: Path, sw_manifest: Path, small_disk: Callable[[str], Path], tmp_path: Path,
+) -> None:
+    """300 KiB: room for the tiny model's best weights and one checkpoint, not for the next one beside it."""
+    store = AdapterStore(None, tmp_path / "store")
+    run = small_disk("300k") / "run"
+    with pytest.raises(StorageError) as caught:
+        _train(tiny_model, sw_manifest, run, store)
+    assert str(caught.value) == (
+        f"{run}: could not write the checkpoint of step 4 (No space left on device); the checkpoint of step 2 is "
+        "kept: make room and run the same command to go on from it")
+    assert load_checkpoint(run).state["step"] == 2
+    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", "checkpoint"]  # the partial one is gone
+    moved = tmp_path / "run"  # room again: the run goes on from step 2 and ends where an uninterrupted one does
+    shutil.copytree(run, moved)
+    events: list[TrainEvent] = []
+    result = _train(tiny_model, sw_manifest, moved, store, events)
+    assert result.resumed_from == 2 and [e.step for e in events if e.kind == "step"] == [3, 4, 5, 6]
+    straight = _train(tiny_model, sw_manifest, tmp_path / "straight", store)
+    assert result.history == straight.history
 
 
 @pytest.mark.parametrize(("phase", "doing"), [

@@ -6,6 +6,7 @@ GUI show that line as it is, never a traceback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -28,6 +29,18 @@ class AdapterError(LoraWhisperError):
 
 class BackboneError(LoraWhisperError):
     """A backbone that cannot be found, converted or loaded."""
+
+
+class StorageError(LoraWhisperError):
+    """Files that could not be written: a full disk, a folder without permission."""
+
+
+def write_problem(error: Exception) -> str:
+    """Why a write failed, for people: an OSError's own words ("No space left on device"), or the
+    I/O part of a safetensors error, which wraps the OS's words in its own."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return re.sub(r" \(os error \d+\)$", "", one_line(error).split("I/O error: ")[-1])
 
 
 def one_line(error: BaseException) -> str:

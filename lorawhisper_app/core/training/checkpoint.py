@@ -61,17 +61,23 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 
 def save_checkpoint(run_dir: Path, ckpt: Checkpoint) -> None:
+    """Replace the run's checkpoint; when the new one cannot be written (a full disk), the old
+    one stays and the partial new one is removed before the error goes on."""
     tmp = run_dir / f".{CHECKPOINT}.tmp"
     old = run_dir / f".{CHECKPOINT}.old"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tensors, optim_meta = _flatten_optimizer(ckpt.optimizer)
-    tensors.update({f"adapter.{k}": v.detach().cpu().contiguous() for k, v in ckpt.adapter.items()})
-    tensors.update({f"rng.{k}": v.cpu() for k, v in ckpt.rng.items()})
-    save_file(tensors, tmp / TENSORS)
-    (tmp / STATE).write_text(json.dumps({**ckpt.state, "optimizer": optim_meta}, indent=1), encoding="utf-8")
-    for name in (TENSORS, STATE):
-        _fsync(tmp / name)
+    try:
+        tmp.mkdir(parents=True)
+        tensors, optim_meta = _flatten_optimizer(ckpt.optimizer)
+        tensors.update({f"adapter.{k}": v.detach().cpu().contiguous() for k, v in ckpt.adapter.items()})
+        tensors.update({f"rng.{k}": v.cpu() for k, v in ckpt.rng.items()})
+        save_file(tensors, tmp / TENSORS)
+        (tmp / STATE).write_text(json.dumps({**ckpt.state, "optimizer": optim_meta}, indent=1), encoding="utf-8")
+        for name in (TENSORS, STATE):
+            _fsync(tmp / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     current = run_dir / CHECKPOINT
     shutil.rmtree(old, ignore_errors=True)
     if current.exists():

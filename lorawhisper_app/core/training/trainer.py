@@ -34,6 +34,7 @@ from typing import NoReturn
 import numpy as np
 import torch
 from peft import PeftModel
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.nn.parallel import DistributedDataParallel
 
@@ -41,7 +42,7 @@ from ..adapter_meta import AdapterMeta, BaseModelRef, DevWer, LoraSpec
 from ..adapter_store import ROUTER_FILE, WEIGHTS_FILE, AdapterInfo, AdapterStore, validate_adapter_dir
 from ..backbone import LoadedBackbone, load_backbone
 from ..decoding import SpecialTokens, WindowDecoder
-from ..errors import AdapterError, LoraWhisperError
+from ..errors import AdapterError, LoraWhisperError, StorageError, write_problem
 from ..fast_linear import cpu_has_fast_bf16
 from ..languages import is_whisper_language, language_name
 from ..router import RouterProfile, clip_features, load_profiles, profile_sample, routing_accuracy
@@ -140,10 +141,21 @@ class Trainer:
         self.memo = memo
         self.speeds = speeds
         self._scored = (0, 0.0)  # dev clips decoded by this process's evaluations, and the seconds they took
+        self._kept_step: int | None = None  # the step of the checkpoint in run_dir, once there is one
         self._sink = events
         self.ctx = DistContext()
         self.timings: dict[str, float] = {}  # seconds this process spent in each stage
         self.fits: list[Fit] = []  # the fit ranking, when the warm start is chosen by fit
+
+    @contextlib.contextmanager
+    def _writing(self, what: str):  # noqa: ANN202 - a context manager
+        """A write to the run folder that fails (a full disk) ends the run with one line saying what was kept."""
+        try:
+            yield
+        except (OSError, SafetensorError) as exc:
+            kept = ("no checkpoint had been written yet" if self._kept_step is None else
+                    f"the checkpoint of step {self._kept_step} is kept: make room and run the same command to go on from it")
+            raise StorageError(f"{self.run_dir}: could not write {what} ({write_problem(exc)}); {kept}") from exc
 
     @contextlib.contextmanager
     def _timed(self, stage: str):  # noqa: ANN202 - a context manager
@@ -427,6 +439,7 @@ class Trainer:
         if ckpt.state.get("run_id") != run_id:
             self.emit("phase", message=f"{self.run_dir}: the checkpoint there is of other settings or data; starting over")
             return None
+        self._kept_step = ckpt.state["step"]
         load_trainable_state(peft, self.config.name, ckpt.adapter)
         optimizer.load_state_dict(ckpt.optimizer)
         torch.set_rng_state(ckpt.rng["cpu"])
@@ -440,13 +453,19 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        save_checkpoint(self.run_dir, Checkpoint(trainable_state(peft, self.config.name), optimizer.state_dict(), rng, state))
+        with self._writing(f"the checkpoint of step {state['step']}"):
+            save_checkpoint(self.run_dir, Checkpoint(trainable_state(peft, self.config.name), optimizer.state_dict(), rng, state))
+        self._kept_step = state["step"]
 
     def _save_best(self, peft: PeftModel) -> None:
         if self.ctx.is_main:
             tmp = self.run_dir / f".{BEST}.tmp"
-            save_file({k: v.detach().cpu().contiguous() for k, v in trainable_state(peft, self.config.name).items()}, tmp)
-            os.replace(tmp, self.run_dir / BEST)
+            try:
+                with self._writing("the best weights so far"):
+                    save_file({k: v.detach().cpu().contiguous() for k, v in trainable_state(peft, self.config.name).items()}, tmp)
+                    os.replace(tmp, self.run_dir / BEST)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def _router_report(self) -> dict[str, object]:
         """How well automatic routing will recognise the new language beside the installed ones."""
@@ -646,10 +665,6 @@ class Trainer:
         folder = self.run_dir / ADAPTER
         if self.ctx.is_main:
             best = load_file(self.run_dir / BEST)
-            folder.mkdir(exist_ok=True)
-            peft.peft_config[config.name].save_pretrained(str(folder))
-            save_file({k: v.to(torch.float16).contiguous() for k, v in best.items()}, folder / WEIGHTS_FILE,
-                      metadata={"format": "pt"})
             training = dict(self.data.to_dict())
             training.update(
                 lid_profile=profile(self.mean_lid),
@@ -672,12 +687,17 @@ class Trainer:
                 dev_wer=DevWer(before=state["before"], after=state["best_wer"]),
                 mixture={config.name: 1.0, **mixture} if mixture else None,
             )
-            meta.save(folder)
-            RouterProfile(config.language, self.router_features).save(folder)
-            validate_adapter_dir(folder, self.backbone.files.fingerprint)
-            (self.run_dir / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
             dev = [{"id": c.id, "audio": str(c.audio), "text": c.text, "duration": c.duration} for c in self.dev_clips]
-            (self.run_dir / DEV_CLIPS).write_text(json.dumps(dev, indent=1, ensure_ascii=False), encoding="utf-8")
+            with self._writing(f"the adapter to {folder}"):
+                folder.mkdir(exist_ok=True)
+                peft.peft_config[config.name].save_pretrained(str(folder))
+                save_file({k: v.to(torch.float16).contiguous() for k, v in best.items()}, folder / WEIGHTS_FILE,
+                          metadata={"format": "pt"})
+                meta.save(folder)
+                RouterProfile(config.language, self.router_features).save(folder)
+                (self.run_dir / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
+                (self.run_dir / DEV_CLIPS).write_text(json.dumps(dev, indent=1, ensure_ascii=False), encoding="utf-8")
+            validate_adapter_dir(folder, self.backbone.files.fingerprint)
         else:
             meta = None  # type: ignore[assignment]
         return TrainResult(folder, meta, state["history"], resumed_from)

@@ -504,3 +504,24 @@ def test_bad_zip_archives_are_refused(content, problem, guarded, tmp_path):
     with pytest.raises(AdapterError, match=problem):
         guarded.import_(archive, FP)
     assert tree_hash(guarded.user_dir) == before
+
+
+def test_a_full_disk_refuses_import_and_export_and_leaves_nothing_behind(small_disk, tmp_path):
+    """The shipped Swahili adapter (7 MB) into 1 MB filesystems: one line naming the folder, no partial copies."""
+    shipped = bundled_adapter_dir() / "sw"
+    fp = AdapterMeta.load(shipped).base_model.fingerprint
+    store = AdapterStore(bundled_adapter_dir(), tmp_path / "user")
+    archive = store.export("sw", tmp_path / "sw.zip")
+    full = AdapterStore(None, small_disk("1m") / "adapters")
+    for source in (shipped, archive):
+        with pytest.raises(AdapterError) as caught:
+            full.import_(source, fp)
+        assert str(caught.value) == (f"{full.user_dir}: could not install {source.name} there (No space left on "
+                                     "device); nothing was installed")
+        assert full.list() == [] and list(full.user_dir.iterdir()) == []
+    out = small_disk("1m")
+    for dest in (out / "sw.zip", out / "exported"):
+        with pytest.raises(AdapterError) as caught:
+            store.export("sw", dest)
+        assert str(caught.value) == f"{dest}: could not export sw there (No space left on device); nothing was left behind"
+    assert [p for p in out.rglob("*") if p.is_file()] == []

@@ -26,7 +26,7 @@ import platformdirs
 
 import lorawhisper_app
 from lorawhisper_app.core.adapter_meta import META_FILE, NAME_PATTERN, AdapterMeta
-from lorawhisper_app.core.errors import AdapterError, one_line
+from lorawhisper_app.core.errors import AdapterError, one_line, write_problem
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -228,12 +228,20 @@ def _adapter_files(folder: Path) -> list[str]:
     return [*ADAPTER_FILES, *(name for name in OPTIONAL_FILES if (folder / name).is_file())]
 
 
+class _WriteFailed(Exception):
+    """A file of the store that could not be written (a full disk): not an OSError, so that
+    the zip reader does not take it for an archive it cannot read."""
+
+
 def _write_file(source: IO[bytes], dest: Path) -> None:
     """Copy a stream into a new file and fsync it."""
-    with open(dest, "xb") as out:
-        shutil.copyfileobj(source, out, _CHUNK)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with open(dest, "xb") as out:
+            shutil.copyfileobj(source, out, _CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as error:
+        raise _WriteFailed(write_problem(error)) from error
 
 
 def _copy_adapter(source: Path, dest: Path) -> None:
@@ -422,9 +430,10 @@ class AdapterStore:
         is_zip = source.suffix.lower() == ".zip" and not source.is_dir()
         if not is_zip:
             validate_adapter_dir(source, fingerprint)
-        self.user_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.user_dir))
+        staging: Path | None = None
         try:
+            self.user_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.user_dir))
             content = staging / "content"
             if is_zip:
                 staged = _extract_adapter_zip(source, content)
@@ -439,8 +448,13 @@ class AdapterStore:
                 meta = dataclasses.replace(meta, name=name)
                 meta.save(staged)
             self._install(staged, meta.name, replace, trash=staging / "old")
+        except (OSError, _WriteFailed) as error:
+            problem = write_problem(error) if isinstance(error, OSError) else str(error)
+            raise AdapterError(f"{self.user_dir}: could not install {source.name} there ({problem}); "
+                               "nothing was installed") from None
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
         final = self.user_dir / meta.name
         return AdapterInfo(meta.name, meta, final, "user", _folder_size(final))
 
@@ -470,6 +484,14 @@ class AdapterStore:
         """Write adapter `name` to `dest` (a `.zip`, files under `<name>/`) or to folder `dest/<name>`."""
         info = self.get(name)
         dest = Path(dest)
+        try:
+            return self._export(info, dest)
+        except (OSError, _WriteFailed) as error:
+            problem = write_problem(error) if isinstance(error, OSError) else str(error)
+            raise AdapterError(f"{dest}: could not export {name} there ({problem}); nothing was left behind") from None
+
+    def _export(self, info: AdapterInfo, dest: Path) -> Path:
+        name = info.name
         if dest.suffix.lower() == ".zip":
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)

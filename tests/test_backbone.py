@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,19 @@ def test_damaged_cache_is_converted_again(cache: Path) -> None:
     assert repaired.fingerprint == files.fingerprint
     info = json.loads((repaired.path / "lorawhisper-backbone.json").read_text())
     assert (repaired.path / "model.safetensors").stat().st_size == info["weights_bytes"]
+
+
+def test_too_little_room_to_unpack_is_said_before_writing(
+    small_disk: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first start on a nearly full disk (a real 50 MiB filesystem): one line with the sizes, nothing left behind."""
+    cache = small_disk("50m")
+    monkeypatch.setenv("LORAWHISPER_CACHE_DIR", str(cache))
+    with pytest.raises(BackboneError) as caught:
+        backbone.resolve_backbone()
+    assert re.fullmatch(rf"{cache / 'backbones'}: not enough room to unpack the built-in backbone: it needs 145 MB, "
+                        r"5\d MB are free", str(caught.value)), str(caught.value)
+    assert list((cache / "backbones").iterdir()) == []
 
 
 def test_local_folder_fingerprint_is_memoised(cache: Path) -> None:

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.utils import logging as hf_logging
 
 from .ct2_convert import read_ct2_model, whisper_config, whisper_state_dict
-from .errors import BackboneError
+from .errors import BackboneError, write_problem
 from .fast_linear import cpu_has_fast_bf16, make_int8, make_refined_int8
 from .generation_setup import build_generation_config, build_processor
 from .settings import backbones_dir, cache_dir
@@ -122,6 +123,10 @@ def _convert_builtin(dest: Path) -> str:
     ct2_config = json.loads((meta_dir / "config.json").read_text())
     config = whisper_config(ct2, ct2_config)
     state = whisper_state_dict(ct2, config)
+    needed, free = sum(t.numel() * t.element_size() for t in state.values()), shutil.disk_usage(dest).free
+    if free < needed:
+        raise BackboneError(f"{dest.parent}: not enough room to unpack the built-in backbone: it needs "
+                            f"{needed / 1e6:.0f} MB, {free / 1e6:.0f} MB are free")
     config.dtype = "float16"
     config.save_pretrained(dest)
     build_generation_config(config, ct2_config).save_pretrained(dest)
@@ -160,8 +165,8 @@ def _builtin_files() -> BackboneFiles:
         except OSError:
             if not (final / _MARKER).is_file():  # another process did not win the race
                 raise
-    except OSError as exc:
-        raise BackboneError(f"{root}: could not write the converted backbone: {exc.strerror or exc}") from exc
+    except (OSError, SafetensorError) as exc:
+        raise BackboneError(f"{root}: could not write the converted backbone: {write_problem(exc)}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _builtin_files()

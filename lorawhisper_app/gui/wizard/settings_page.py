@@ -90,8 +90,7 @@ class SettingsPage(QWizardPage):
         self._filling = False
         self._steps_edited = False
         self.setTitle("Settings")
-        self.setSubTitle("How hard to train. The time is estimated from measured training speeds: this "
-                         "machine's own once a training run has finished here.")
+        self.setSubTitle("How hard to train, and about how long that takes on this machine.")
 
         self.preset_group = QButtonGroup(self)
         presets = QVBoxLayout()

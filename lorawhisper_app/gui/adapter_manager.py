@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTextBrowser,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -40,15 +39,10 @@ from lorawhisper_app.core.errors import LoraWhisperError, one_line
 from lorawhisper_app.core.settings import BUILTIN
 from lorawhisper_app.gui.adapter_table import AdapterDropTarget, AdapterModel, AdapterTable, details_html
 from lorawhisper_app.gui.engine_holder import EngineHolder
+from lorawhisper_app.gui.message_bar import MessageBar
 
 log = logging.getLogger(__name__)
 
-MESSAGE_STYLES = {
-    "info": "#adapterMessageBar { background: #e3ecff; border: 1px solid #9db4e8; border-radius: 4px; }"
-    "#adapterMessageBar QLabel { color: #1b2f5e; }",
-    "error": "#adapterMessageBar { background: #fde7e9; border: 1px solid #e8a0a8; border-radius: 4px; }"
-    "#adapterMessageBar QLabel { color: #5f1018; }",
-}
 PROBLEMS_STYLE = (
     "#adapterProblems { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
     "#adapterProblems QLabel { color: #3d3000; }"
@@ -146,17 +140,8 @@ class AdapterManager(AdapterDropTarget, QWidget):
     def _build_bars(self) -> None:
         self.backbone_label = QLabel(objectName="adapterBackbone", wordWrap=True)
         self.backbone_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message_bar = QFrame(objectName="adapterMessageBar")
-        self.message = QLabel(objectName="adapterMessage", wordWrap=True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(self.message_bar, text="✕", objectName="adapterMessageClose", autoRaise=True)
-        close.setToolTip("Hide this message")
-        close.clicked.connect(self.message_bar.hide)
-        row = QHBoxLayout(self.message_bar)
-        row.setContentsMargins(8, 4, 4, 4)
-        row.addWidget(self.message, 1)
-        row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.message_bar.hide()
+        self.message_bar = MessageBar("adapter")
+        self.message = self.message_bar.message
 
         self.problems_frame = QFrame(objectName="adapterProblems", styleSheet=PROBLEMS_STYLE)
         self.problems_label = QLabel(objectName="adapterProblemsText", wordWrap=True)
@@ -509,9 +494,7 @@ class AdapterManager(AdapterDropTarget, QWidget):
     # -- messages and drops ------------------------------------------------------------------
 
     def show_message(self, text: str, kind: str = "info") -> None:
-        self.message_bar.setStyleSheet(MESSAGE_STYLES[kind])
-        self.message.setText(text)
-        self.message_bar.show()
+        self.message_bar.show_message(text, kind)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -48,6 +48,7 @@ from lorawhisper_app.gui.job_queue import (
     language_label,
     routing_choices,
 )
+from lorawhisper_app.gui.message_bar import MessageBar
 from lorawhisper_app.gui.transcript_view import TranscriptView
 
 Index = QModelIndex | QPersistentModelIndex
@@ -56,10 +57,6 @@ MAX_LISTED = 6  # refused files named in the message bar; the rest are counted
 EDIT_SAVE_DELAY_MS = 500
 
 # Light bars with dark text of their own, so that they read the same under a dark theme.
-MESSAGE_STYLE = (
-    "#filesMessageBar { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
-    "#filesMessageBar QLabel { color: #3d3000; }"
-)
 BANNER_STYLE = (
     "#filesInterrupted { background: #e3ecff; border: 1px solid #9db4e8; border-radius: 4px; }"
     "#filesInterrupted QLabel { color: #1b2f5e; }"
@@ -337,17 +334,8 @@ class FilesPanel(QWidget):
         banner_row.addWidget(self.dismiss_button)
         self.banner.hide()
 
-        self.message_bar = QFrame(objectName="filesMessageBar", styleSheet=MESSAGE_STYLE)
-        self.message = QLabel(objectName="filesMessage", wordWrap=True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(self.message_bar, text="✕", objectName="filesMessageClose", autoRaise=True)
-        close.setToolTip("Hide this message")
-        close.clicked.connect(self.message_bar.hide)
-        message_row = QHBoxLayout(self.message_bar)
-        message_row.setContentsMargins(8, 4, 4, 4)
-        message_row.addWidget(self.message, 1)
-        message_row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.message_bar.hide()
+        self.message_bar = MessageBar("files")
+        self.message = self.message_bar.message
 
     def _build_table(self) -> None:
         table = QTableView(objectName="filesQueue")
@@ -619,5 +607,4 @@ class FilesPanel(QWidget):
 
     @Slot(str)
     def show_message(self, text: str) -> None:
-        self.message.setText(text)
-        self.message_bar.show()
+        self.message_bar.show_message(text, "warning")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -94,3 +95,41 @@ def test_live_tab_transcribes_the_microphone(qtbot, engine: Engine, speech_dev: 
     assert panel.save_button.isEnabled() and panel.export_button.isEnabled()
     saved = panel.save(tmp_path / "session")
     assert all(Path(p).is_file() for p in saved.values())
+
+
+def test_a_full_disk_stops_the_recording_and_the_panel_says_so(
+    qtbot, engine: Engine, speech_dev: Path, tmp_path: Path, small_disk, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session records into the temporary folder, here a real 64 KiB filesystem: it fills within
+    seconds, the bar says so, the words still come, and Save keeps the transcript."""
+    reason = virtual_mic_unavailable()
+    if reason:
+        pytest.skip(f"no virtual microphone: {reason}")
+    full = small_disk("64k")
+    monkeypatch.setattr(tempfile, "tempdir", str(full))
+    clip = _clip(speech_dev, "en")
+    with VirtualMicrophone() as mic:
+        holder = EngineHolder(lambda: engine)
+        window = MainWindow(holder)
+        qtbot.addWidget(window)
+        window.show()
+        holder.start()
+        qtbot.waitUntil(lambda: holder.engine is not None, timeout=30000)
+        panel = window.live_panel
+        window.tabs.setCurrentWidget(panel)
+        panel.refresh_devices()
+        panel.device_box.setCurrentIndex(panel.device_box.findData(find_input_device(mic.device).index))
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: panel.state.text().startswith("Listening"), timeout=30000)
+        mic.play(clip["path"]).wait()
+        qtbot.waitUntil(lambda: len(panel.finals) >= 1 and panel.message_bar.isVisible(), timeout=30000)
+        assert window.grab().save(str(SCREENSHOTS / "live_panel_full_disk.png"))
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not panel.worker.isRunning() and panel.start_button.isEnabled(), timeout=30000)
+
+    text = panel.message_bar.message.text()
+    assert text.startswith(f"{full}/lorawhisper-live-") and "the recording stopped at" in text, text
+    assert text.endswith("the transcript goes on, the audio will not be kept")
+    assert word_errors(clip["text"], panel.finals[0].text).rate < 0.5
+    saved = panel.save(tmp_path / "session")
+    assert list(saved) == ["transcript"] and panel.state.text() == f"Saved to {tmp_path / 'session'} (the transcript only)"

@@ -19,6 +19,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,7 @@ from lorawhisper_app.core.adapter_store import AdapterStore
 from lorawhisper_app.core.audio import SAMPLE_RATE, load_audio
 from lorawhisper_app.core.capture import InputDevice
 from lorawhisper_app.core.engine import Engine
+from lorawhisper_app.core.errors import StorageError
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core import live as live_module
 from lorawhisper_app.core.live import LiveEvent, LiveSession
@@ -340,6 +343,29 @@ def test_save_keeps_the_audio_as_fed_and_the_transcript(live: tuple, stream: tup
     )
     elsewhere = session.save(tmp_path / "elsewhere", "txt")
     assert saved["audio"].is_file() and saved["audio"].read_bytes() == elsewhere["audio"].read_bytes()
+
+
+@integration
+def test_a_full_disk_stops_the_recording_not_the_transcription(
+    live: tuple, stream: tuple, small_disk: Callable[[str], Path], tmp_path: Path,
+) -> None:
+    """The recording's folder is a real 64 KiB filesystem (a few seconds of FLAC): the finals are
+    those of the session that recorded everything; the audio is dropped and the reason kept."""
+    full = small_disk("64k")
+    session = LiveSession(live[0].engine, record_to=full)
+    events = feed(session, stream[0])
+    assert [e.text for e in finals(events)] == [e.text for e in finals(live[1])]
+    problem = session.recording_problem
+    assert problem is not None and problem.startswith(f"{full}: the recording stopped at ")
+    assert problem.endswith("MB free there); the transcript goes on, the audio will not be kept")
+    assert list(full.iterdir()) == []  # the partial FLAC is gone
+    saved = session.save(tmp_path / "kept", "txt")
+    assert list(saved) == ["transcript"] and saved["transcript"].read_text().splitlines() == [
+        e.text for e in finals(events)]
+    subprocess.run(["dd", "if=/dev/zero", f"of={full / 'filler'}", "bs=4k"], capture_output=True, check=False)  # full
+    with pytest.raises(StorageError, match=rf"^{full}: could not save the live session \(No space left on device\)$"):
+        session.save(full, "txt")
+    assert sorted(p.name for p in full.iterdir()) == ["filler"]
 
 
 @integration

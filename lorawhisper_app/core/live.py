@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -53,6 +53,7 @@ import soundfile as sf
 import torch
 
 from .decoding import Cancelled, WindowDecoder
+from .errors import StorageError, one_line, write_problem
 from .features import FRAMES_PER_SECOND, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel, pad_frames
 from .results import Route, Segment, TranscriptionResult
 from .routing import AUTO, RoutingOptions
@@ -247,6 +248,8 @@ class LiveSession:
         self._record_dir = Path(record_to) if record_to else Path(self._temp.name)
         self._recording: _Recording | None = None
         self._audio_path: Path | None = None  # where the audio lies once the recording ended
+        # Why the recording stopped (a full disk); transcribing goes on without it.
+        self.recording_problem: str | None = None
         # The engine's lock guards its active adapters against other users of the engine.
         self._lock: threading.RLock = engine.lock
         self._ended: list[Utterance] = []  # closed by the VAD, final not yet sent
@@ -499,11 +502,32 @@ class LiveSession:
     # -- keeping it ----------------------------------------------------------------------
 
     def _record(self, audio: np.ndarray) -> None:
-        if self._recording is None and self._audio_path is None:
-            self._record_dir.mkdir(parents=True, exist_ok=True)
-            self._recording = _Recording(self._record_dir / f".{self.name}.flac.part")
-        if self._recording is not None:
-            self._recording.write(audio)
+        if self.recording_problem is not None:
+            return
+        try:
+            if self._recording is None and self._audio_path is None:
+                self._record_dir.mkdir(parents=True, exist_ok=True)
+                self._recording = _Recording(self._record_dir / f".{self.name}.flac.part")
+            if self._recording is not None:
+                self._recording.write(audio)
+        except (OSError, sf.LibsndfileError) as exc:
+            self._give_up_recording(exc)
+
+    def _give_up_recording(self, error: Exception) -> None:
+        """The recording cannot go on (a full disk): drop its partial file, keep transcribing."""
+        recording, self._recording = self._recording, None
+        if recording is not None:
+            with suppress(OSError, RuntimeError):  # closing flushes, which fails for the same reason
+                recording.close()
+            recording.path.unlink(missing_ok=True)
+        try:
+            free = f"; {shutil.disk_usage(self._record_dir).free / 1e6:.1f} MB free there"
+        except OSError:
+            free = ""
+        self.recording_problem = (
+            f"{self._record_dir}: the recording stopped at {self.vad.position / SAMPLE_RATE:.1f} s "
+            f"({one_line(error).rstrip('.')}{free}); the transcript goes on, the audio will not be kept"
+        )
 
     def result(self) -> TranscriptionResult:
         """The finals so far as one transcript, for the writers."""
@@ -523,21 +547,26 @@ class LiveSession:
         """Write the audio (FLAC) and the transcript into `folder`; ends the recording.
 
         Both files appear whole or not at all (each written under a temporary name, then
-        renamed); returns their paths under "audio" and "transcript".
+        renamed); returns their paths under "audio" and "transcript" (the transcript only
+        when the recording had to stop, see `recording_problem`).
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{self.name}.flac"
-        if self._recording is not None:
-            self._recording.close()
-            _move_into(self._recording.path, target)
-            self._recording, self._audio_path = None, target
-        elif self._audio_path is not None and self._audio_path != target:
-            _copy_into(self._audio_path, target)  # saved before, elsewhere: that copy stays
-        saved: dict[str, Path] = {}
-        if self._audio_path is not None:
-            saved["audio"] = target
-        saved["transcript"] = write_result(self.result(), fmt, folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if self._recording is not None:
+                self._recording.close()
+                _move_into(self._recording.path, target)
+                self._recording, self._audio_path = None, target
+            elif self._audio_path is not None and self._audio_path != target:
+                _copy_into(self._audio_path, target)  # saved before, elsewhere: that copy stays
+            saved: dict[str, Path] = {}
+            if self._audio_path is not None:
+                saved["audio"] = target
+            saved["transcript"] = write_result(self.result(), fmt, folder)
+        except (OSError, sf.LibsndfileError) as exc:
+            problem = write_problem(exc) if isinstance(exc, OSError) else one_line(exc)
+            raise StorageError(f"{folder}: could not save the live session ({problem})") from exc
         return saved
 
 

@@ -20,9 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import whisper_languages
 from lorawhisper_app.core.routing import RoutingOptions
 from lorawhisper_app.gui.engine_holder import EngineHolder
+from lorawhisper_app.gui.message_bar import MessageBar
 
 METER_FLOOR_DB = -60.0
 
@@ -63,6 +65,7 @@ class LivePanel(QWidget):
         self.meter.setToolTip("Input level")
         self.meter.setFixedWidth(140)
         self.state = QLabel("Idle", objectName="liveState")
+        self.message_bar = MessageBar("live")
         self.transcript = QTextBrowser(objectName="liveTranscript")
         self.transcript.setPlaceholderText("Press Start and speak: words appear here as you talk.")
         self.save_button = QPushButton("Save session…", objectName="liveSave", enabled=False)
@@ -83,6 +86,7 @@ class LivePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addLayout(buttons)
+        layout.addWidget(self.message_bar)
         layout.addWidget(self.transcript, 1)
 
         self.start_button.clicked.connect(self.start)
@@ -119,6 +123,7 @@ class LivePanel(QWidget):
         from lorawhisper_app.gui.live_worker import LiveWorker
 
         self.finals, self.partial = [], None
+        self.message_bar.hide()
         self._render()
         self.worker = LiveWorker(
             self.holder, self.device_box.currentData(), self.language_box.currentData(), self.auto_threshold
@@ -127,6 +132,7 @@ class LivePanel(QWidget):
         self.worker.meter.connect(self._on_meter)
         self.worker.status.connect(self.state.setText)
         self.worker.failed.connect(self._on_failed)
+        self.worker.warning.connect(self.message_bar.show_message)
         self.worker.finished.connect(self._on_finished)
         self._set_running(True)
         self.worker.start()
@@ -208,8 +214,13 @@ class LivePanel(QWidget):
             self.save(Path(folder))
 
     def save(self, folder: Path, fmt: str = "json") -> dict[str, Path]:
-        paths = self.worker.session.save(folder, fmt)  # type: ignore[union-attr]
-        self.state.setText(f"Saved to {folder}")
+        """The session's audio and transcript into `folder`; {} when that failed (the bar says why)."""
+        try:
+            paths = self.worker.session.save(folder, fmt)  # type: ignore[union-attr]
+        except LoraWhisperError as exc:
+            self.message_bar.show_message(str(exc), "error")
+            return {}
+        self.state.setText(f"Saved to {folder}" + ("" if "audio" in paths else " (the transcript only)"))
         return paths
 
     def _export_dialog(self) -> None:

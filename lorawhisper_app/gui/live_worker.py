@@ -22,6 +22,7 @@ class LiveWorker(QThread):
     meter = Signal(float, float, int)  # level dBFS, backlog seconds, input overflows
     status = Signal(str)
     failed = Signal(str)
+    warning = Signal(str)  # something went wrong that does not stop transcribing (the recording's disk filled)
 
     def __init__(self, holder: EngineHolder, device: str | int | None, language: str, threshold: float) -> None:
         super().__init__()
@@ -48,7 +49,7 @@ class LiveWorker(QThread):
             with AudioCapture(self._device, block_seconds=CAPTURE_BLOCK_S) as capture:
                 capture.start()
                 self.status.emit("Listening")
-                paused = False
+                paused = warned = False
                 while not self._stop.is_set():
                     if self._paused.is_set() != paused:
                         paused = self._paused.is_set()
@@ -60,6 +61,9 @@ class LiveWorker(QThread):
                         audio = np.concatenate([block, audio])
                     for item in self.session.process(audio, capture.read_available):
                         self.event.emit(item)
+                    if self.session.recording_problem is not None and not warned:
+                        warned = True
+                        self.warning.emit(self.session.recording_problem)
                     self.meter.emit(capture.level_db, capture.backlog_seconds, capture.overflows)
                     if not paused and not capture.running:
                         name = capture.device.describe() if capture.device else "the microphone"

@@ -183,7 +183,7 @@ def _adapter_table(infos: list[AdapterInfo], rows: list[dict[str, object]]) -> s
         if not row["router_profile"]:
             routing = "Whisper LID"
         else:
-            routing = f"{accuracy * 100:.0f} % of its dev clips" if isinstance(accuracy, (int, float)) else "profile"
+            routing = f"{accuracy * 100:.0f} % of its dev clips" if isinstance(accuracy, (int, float)) else "router profile"
         lines.append((
             str(row["name"]), language, str(row["source"]), f"{info.size_bytes / 1e6:.1f} MB",
             f"{wer['before']:.3f} → {wer['after']:.3f}" if isinstance(wer, dict) else "unknown",

@@ -387,15 +387,9 @@ def test_without_adapters_the_bare_backbone_decodes(
     assert final.text == offline["en"]
 
 
-@integration
-def test_cli_prints_json_lines_and_saves_on_ctrl_c(
-    engine: Engine, audio: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The CLI's own loop, with a stand-in for the device that sends this process SIGINT (as
-    Ctrl-C does) once its audio is out; the real capture path is the capture tests' subject."""
-    device = InputDevice(0, "stand-in", 1, 16000.0, True)
-    played = np.concatenate([GAP, audio["en"], GAP])
+def stand_in_capture(played: np.ndarray, device: InputDevice) -> type:
+    """A stand-in for the device that plays `played` in blocks, then sends this process SIGINT
+    (as Ctrl-C does) once its audio is out; the real capture path is the capture tests' subject."""
 
     class StandIn:
         def __init__(self, spec: object, block_seconds: float) -> None:
@@ -420,10 +414,27 @@ def test_cli_prints_json_lines_and_saves_on_ctrl_c(
         def stop(self) -> None:
             pass
 
-    monkeypatch.setattr(capture_module, "AudioCapture", StandIn)
+    return StandIn
+
+
+def run_cli_live(engine: Engine, played: np.ndarray, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """`lorawhisper live ARGS` in this process, hearing `played` through the stand-in device."""
+    device = InputDevice(0, "stand-in", 1, 16000.0, True)
+    monkeypatch.setattr(capture_module, "AudioCapture", stand_in_capture(played, device))
     monkeypatch.setattr(capture_module, "find_input_device", lambda spec: device)
     monkeypatch.setattr(cli, "_engine", lambda args: engine)
-    assert cli.main(["live", "--json", "--language", "en", "--save", str(tmp_path), "--format", "srt"]) == 0
+    return cli.main(["live", *args])
+
+
+@integration
+def test_cli_prints_json_lines_and_saves_on_ctrl_c(
+    engine: Engine, audio: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI's own loop, through the stand-in device."""
+    played = np.concatenate([GAP, audio["en"], GAP])
+    assert run_cli_live(engine, played, monkeypatch, "--json", "--language", "en", "--save", str(tmp_path),
+                        "--format", "srt") == 0
     out, err = capsys.readouterr()
     assert "stopping: the last words are being transcribed" in err
     lines = [json.loads(line) for line in out.splitlines()]
@@ -432,6 +443,23 @@ def test_cli_prints_json_lines_and_saves_on_ctrl_c(
     assert {"kind", "text", "start", "end", "language", "probability", "adapter"} <= set(updates[-1])
     assert (updates[-1]["language"], updates[-1]["adapter"]) == ("en", "live-en")
     assert np.array_equal(sf.read(saved["saved"]["audio"], dtype="float32")[0], played)
+    assert updates[-1]["text"] in Path(saved["saved"]["transcript"]).read_text()
+
+
+@integration
+def test_cli_live_goes_on_when_the_recording_disk_fills(
+    engine: Engine, audio: dict[str, np.ndarray], small_disk: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--save onto a real 64 KiB filesystem: the recording stops, said once on stderr; the words and the transcript stay."""
+    full = small_disk("64k")
+    played = np.concatenate([GAP, audio["en"], GAP])
+    assert run_cli_live(engine, played, monkeypatch, "--json", "--language", "en", "--save", str(full)) == 0
+    out, err = capsys.readouterr()
+    assert err.count(f"lorawhisper: {full}: the recording stopped at ") == 1, err
+    *updates, saved = [json.loads(line) for line in out.splitlines()]
+    assert updates[-1]["kind"] == "final" and updates[-1]["text"]
+    assert list(saved["saved"]) == ["transcript"]
     assert updates[-1]["text"] in Path(saved["saved"]["transcript"]).read_text()
 
 

@@ -437,3 +437,28 @@ def test_sigterm_cancels_at_a_step_even_when_the_parent_blocked_it(
     assert stopped_at < 40
     assert load_checkpoint(tmp_path / "run").state["step"] == stopped_at
     assert "Traceback" not in stderr
+
+
+def test_the_cli_estimates_the_time_first_from_the_project_then_from_this_machine(
+    tiny_model: Path, sw_manifest: Path, tmp_path: Path,
+) -> None:
+    """Before the set-up's minutes: an estimate from the project's figures, then, once a run has
+    finished here with this backbone, from the speed that run logged."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "LORAWHISPER_CACHE_DIR": str(tmp_path / "cache")}
+    precision = auto_precision("cpu")
+
+    def estimate_line(run: str) -> str:
+        done = subprocess.run(_cli(str(sw_manifest), "--language", "sw", "--model", str(tiny_model), "--device", "cpu",
+                                   "--steps", "2", "--batch-size", "4", "--rank", "4", "--alpha", "8",
+                                   "--run-dir", str(tmp_path / run), "--no-install"),
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = done.stdout.splitlines()
+        assert lines.index("Problems: none") + 1 == next(i for i, line in enumerate(lines) if line.startswith("estimated"))
+        return next(line for line in lines if line.startswith("estimated time: about "))
+
+    first = estimate_line("first")
+    assert first.endswith(f"for 2 steps on the CPU, from speeds measured on a 2-core CPU in {precision}; "
+                          "a run that stops improving ends sooner"), first
+    second = estimate_line("second")
+    assert f"from speeds measured by the last training run on this machine ({precision});" in second, second

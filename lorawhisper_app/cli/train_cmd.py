@@ -7,10 +7,48 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lorawhisper_app.cli.interrupts import interrupts_cancel
 from lorawhisper_app.cli.progress import ProgressBar
 from lorawhisper_app.core.errors import LoraWhisperError
+
+if TYPE_CHECKING:
+    from lorawhisper_app.core.adapter_store import AdapterStore
+    from lorawhisper_app.core.training.config import TrainConfig
+    from lorawhisper_app.core.training.datasets import DatasetReport
+
+
+def _estimate_line(config: TrainConfig, report: DatasetReport, store: AdapterStore, device: str, model: str | None) -> str:
+    """How long the run should take here, before the minutes of set-up that precede the first ETA:
+    the wizard's estimate, from this machine's logged speeds once a run has finished here."""
+    from lorawhisper_app.core.backbone import resolve_backbone
+    from lorawhisper_app.core.training.config import WARM_FIT, WARM_NONE
+    from lorawhisper_app.core.training.estimate import (
+        MEASURED,
+        auto_precision,
+        duration_text,
+        estimate_training,
+        steps_for,
+        training_device,
+    )
+    from lorawhisper_app.core.training.speed_log import default_speed_log
+
+    device = training_device(device)
+    precision = auto_precision(device) if config.precision == "auto" else config.precision
+    if (device, precision) not in MEASURED:
+        return f"estimated time: unknown (no training speed measured on {device} in {precision})"
+    fingerprint = resolve_backbone(model).fingerprint
+    steps = config.steps or steps_for(len(report.train), config.batch_size, config.epochs)
+    fits = sum(info.compatible_with(fingerprint) for info in store.list()) if config.warm_start == WARM_FIT else 0
+    estimate = estimate_training(
+        device=device, train_clips=len(report.train), dev_clips=len(report.dev),
+        data_seconds=report.train_seconds() + report.dev_seconds(), steps=steps, batch_size=config.batch_size,
+        eval_every=config.eval_every or max(1, steps // 8), starts_from_adapter=config.warm_start != WARM_NONE or config.moe_k > 0,
+        fit_candidates=fits, precision=precision, rates=default_speed_log().throughput(device, precision, fingerprint),
+    )
+    return (f"estimated time: {duration_text(estimate.total_s)} for {steps} steps on the {device.upper()}, from speeds "
+            f"{estimate.basis}; a run that stops improving ends sooner")
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -154,6 +192,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             else:
                 print("\n".join(report.summary_lines()), flush=True)
         require_enough(report)
+        if main_rank and not args.json:
+            print(_estimate_line(config, report, store, args.device, args.model), flush=True)
 
         run_dir = Path(args.run_dir) if args.run_dir else (
             platformdirs.user_data_path("lorawhisper-studio", appauthor=False) / "training" / name

@@ -1,6 +1,8 @@
+import errno
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,16 @@ def test_failed_write_without_old_file_leaves_nothing(tmp_path, monkeypatch):
         write_result(RESULT, "json", tmp_path)
     monkeypatch.undo()
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_a_really_full_disk_keeps_the_old_file_and_leaves_no_temp(small_disk):
+    """The same on a real filesystem that has no room left (a 64 KiB tmpfs filled by dd)."""
+    disk = small_disk("64k")
+    target = disk / "morning talk.srt"
+    target.write_text("old subtitles\n", encoding="utf-8")
+    subprocess.run(["dd", "if=/dev/zero", f"of={disk / 'filler'}", "bs=4k"], capture_output=True, check=False)
+    with pytest.raises(OSError) as caught:
+        write_result(RESULT, "srt", disk)
+    assert caught.value.errno == errno.ENOSPC
+    assert target.read_text(encoding="utf-8") == "old subtitles\n"
+    assert sorted(os.listdir(disk)) == ["filler", target.name]

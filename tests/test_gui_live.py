@@ -48,26 +48,33 @@ def _clip(speech_dev: Path, language: str) -> dict:
     return {**row, "path": speech_dev / row["path"]}
 
 
+def _listening_window(qtbot, engine: Engine, mic: VirtualMicrophone, threshold: float | None = None):  # noqa: ANN001, ANN202
+    """The main window on the Live tab, its engine loaded, listening to `mic`."""
+    holder = EngineHolder(lambda: engine)
+    window = MainWindow(holder)
+    qtbot.addWidget(window)
+    window.show()
+    holder.start()
+    qtbot.waitUntil(lambda: holder.engine is not None, timeout=30000)
+    panel = window.live_panel
+    if threshold is not None:
+        window.apply_settings(replace(window.settings, threshold=threshold))
+    window.tabs.setCurrentWidget(panel)
+    panel.refresh_devices()
+    panel.device_box.setCurrentIndex(panel.device_box.findData(find_input_device(mic.device).index))
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.state.text().startswith("Listening"), timeout=30000)
+    return window, panel
+
+
 def test_live_tab_transcribes_the_microphone(qtbot, engine: Engine, speech_dev: Path, tmp_path: Path) -> None:
     reason = virtual_mic_unavailable()
     if reason:
         pytest.skip(f"no virtual microphone: {reason}")
     clips = [_clip(speech_dev, language) for language in ADAPTER_LANGUAGES]
     with VirtualMicrophone() as mic:
-        holder = EngineHolder(lambda: engine)
-        window = MainWindow(holder)
-        qtbot.addWidget(window)
-        window.show()
-        holder.start()
-        qtbot.waitUntil(lambda: holder.engine is not None, timeout=30000)
-        panel = window.live_panel
-        window.apply_settings(replace(window.settings, threshold=0.3))
-        window.tabs.setCurrentWidget(panel)
-        panel.refresh_devices()
-        panel.device_box.setCurrentIndex(panel.device_box.findData(find_input_device(mic.device).index))
+        window, panel = _listening_window(qtbot, engine, mic, threshold=0.3)
         partials: list = []
-        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: panel.state.text().startswith("Listening"), timeout=30000)
         panel.worker.event.connect(lambda e: partials.append(e) if e.kind == "partial" else None)
         for count, clip in enumerate(clips, 1):
             mic.play(clip["path"]).wait()
@@ -109,18 +116,7 @@ def test_a_full_disk_stops_the_recording_and_the_panel_says_so(
     monkeypatch.setattr(tempfile, "tempdir", str(full))
     clip = _clip(speech_dev, "en")
     with VirtualMicrophone() as mic:
-        holder = EngineHolder(lambda: engine)
-        window = MainWindow(holder)
-        qtbot.addWidget(window)
-        window.show()
-        holder.start()
-        qtbot.waitUntil(lambda: holder.engine is not None, timeout=30000)
-        panel = window.live_panel
-        window.tabs.setCurrentWidget(panel)
-        panel.refresh_devices()
-        panel.device_box.setCurrentIndex(panel.device_box.findData(find_input_device(mic.device).index))
-        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: panel.state.text().startswith("Listening"), timeout=30000)
+        window, panel = _listening_window(qtbot, engine, mic)
         mic.play(clip["path"]).wait()
         qtbot.waitUntil(lambda: len(panel.finals) >= 1 and panel.message_bar.isVisible(), timeout=30000)
         assert window.grab().save(str(SCREENSHOTS / "live_panel_full_disk.png"))

@@ -24,7 +24,7 @@ from lorawhisper_app.core.audio import load_audio
 from lorawhisper_app.core.capture import find_input_device
 from lorawhisper_app.core.engine import Engine
 from lorawhisper_app.core.languages import language_name
-from lorawhisper_app.core.training.config import DEFAULT_TARGETS, FIT_HELPS_MAX_STEPS
+from lorawhisper_app.core.training.config import DEFAULT_TARGETS, FIT_HELPS_MAX_PASSES, passes
 from lorawhisper_app.core.training.datasets import load_dataset
 from lorawhisper_app.core.training.estimate import MEASURED, auto_precision, steps_for
 from lorawhisper_app.core.training.run_registry import RunRecord, RunState
@@ -197,14 +197,18 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     assert settings.seed_note.isHidden() and settings.rank_spin.isEnabled()
     assert settings.preset().name == "Quick" and settings.rank_spin.value() == 16
     assert settings.fit_row.isHidden()  # MoE never starts from a copy
-    # A short fresh run is offered Best fit, which measured better at 15 steps.
+    # A short fresh run is offered Best fit, which measured better in runs of up to 4.3 passes.
     wizard.back()
     sim.moe_check.setChecked(False)
     click_next(qtbot, wizard, SETTINGS_PAGE)
-    quick_steps = steps_for(train, 16, 4)
-    assert quick_steps <= FIT_HELPS_MAX_STEPS and not settings.fit_row.isHidden()
-    assert settings.fit_hint.text().startswith(f"A short run ({quick_steps} steps).")
+    quick_passes = passes(steps_for(train, 16, 4), 16, train)
+    assert 4 <= quick_passes <= FIT_HELPS_MAX_PASSES and not settings.fit_row.isHidden()
+    assert settings.fit_hint.text().startswith(f"A short run: each clip is seen about {quick_passes:.1f} times.")
     shoot(wizard, "wizard_4_settings_short.png")
+    settings.preset_buttons["Balanced"].click()  # 12 passes: where fresh measured as well
+    assert settings.fit_row.isHidden()
+    settings.preset_buttons["Quick"].click()
+    assert not settings.fit_row.isHidden()
     fresh_quick = settings.estimate.total_s
     qtbot.mouseClick(settings.fit_button, Qt.MouseButton.LeftButton)
     assert wizard.plan.warm_start == "fit" and settings.fit_row.isHidden() and not settings.seed_note.isHidden()
@@ -221,7 +225,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     assert wizard.plan.moe == 2 and settings.fit_row.isHidden()
     settings.preset_buttons["Best"].click()
     assert settings.estimate.total_s > balanced and not settings.is_custom()
-    assert settings.steps_spin.value() > FIT_HELPS_MAX_STEPS and settings.fit_row.isHidden()
+    assert passes(settings.steps_spin.value(), 16, train) > FIT_HELPS_MAX_PASSES and settings.fit_row.isHidden()
     qtbot.mouseClick(settings.advanced_button, Qt.MouseButton.LeftButton)
     assert settings.advanced.isVisible()
     shoot(wizard, "wizard_4_settings.png")

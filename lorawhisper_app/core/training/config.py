@@ -15,10 +15,17 @@ WARM_AUTO = "auto"
 WARM_FIT = "fit"
 WARM_NONE = "none"
 FIT_CLIPS = 16  # training clips each --warm-start fit candidate is scored on
-# In docs/experiments.md a fit start beat a fresh one at 15 steps (Kinyarwanda on 10 and 90
-# minutes, Luganda on 10, three seeds each) and tied at 45 (10 minutes): runs up to this many
-# steps are pointed to it.
-FIT_HELPS_MAX_STEPS = 20
+# In docs/experiments.md a start from the related language's adapter (what fit picks) beat a
+# fresh one in each of 11 pairs of runs that passed over the training data 0.5 to 4.3 times
+# (Kinyarwanda on 10 and 90 minutes, Luganda on 10; 15 and 45 steps; up to three seeds), tied at
+# 7.3 passes (Luganda, 10 minutes, 45 steps, two seeds), and a copy lost to a fresh start at 8 and
+# 34 passes (the GPU runs): fresh runs of up to this many passes, between the two, are pointed to it.
+FIT_HELPS_MAX_PASSES = 6.0
+
+
+def passes(steps: int, batch_size: int, train_clips: int) -> float:
+    """How many times a run of `steps` optimiser steps sees each training clip, on average."""
+    return steps * batch_size / max(1, train_clips)
 
 
 def start_problem(source: str, lora: LoraSpec, rank: int, targets: Iterable[str]) -> str | None:

@@ -38,9 +38,10 @@ WARM_NOTE = (
     "Measured on this project's data (docs/experiments.md): over a full training budget a start copied from "
     "the most similar adapter ended worse than a fresh one (Kinyarwanda on 90 minutes: 0.56 against 0.49 "
     "word error rate), and mixing in the neighbours (MoE) was no better, so the trainer starts fresh by default. "
-    "For a short run (15 steps), Best fit did better than fresh with every seed tried (three each): "
-    "Kinyarwanda on 10 minutes 0.80, 0.81 and 0.82 against 0.85, 0.86 and 0.86, on 90 minutes 0.82, 0.81 and "
-    "0.80 against 0.85, 0.86 and 0.83; Luganda on 10 minutes 0.90, 0.91 and 0.92 against 0.99, 0.95 and 0.96."
+    "For a short run (each clip seen up to 4.3 times), Best fit did better than fresh with every seed tried: "
+    "Kinyarwanda on 10 minutes 0.80, 0.81 and 0.82 against 0.85, 0.86 and 0.86 (15 steps), on 90 minutes 0.82, "
+    "0.81 and 0.80 against 0.85, 0.86 and 0.83 (15 steps) and 0.66 and 0.63 against 0.69 and 0.70 (45 steps); "
+    "Luganda on 10 minutes 0.90, 0.91 and 0.92 against 0.99, 0.95 and 0.96 (15 steps)."
 )
 _MIX_BATCH = 4  # clips per LID pass: small enough for steady progress and a quick cancel
 _ENGINE_POLL_S = 0.2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,14 @@ def test_speed_log_that_cannot_be_read_or_written_changes_nothing(tmp_path: Path
     assert log.record("cpu", "float32", "sha256:a", RunSpeed(0.5, None))  # a damaged log is started again
     assert [s.train_clips_per_s for s in log.speeds("cpu", "float32", "sha256:a")] == [0.5]
     assert not log.record("cpu", "float32", "sha256:a", RunSpeed(0.0, None))  # no time measured: nothing to keep
+    key = "cpu/float32/sha256:a"
+    path.write_text(json.dumps({"format": 1, "runs": {"x": 3, key: [7, {"train_clips_per_s": "fast"}, {
+        "train_clips_per_s": 0.4, "eval_clips_per_s": None}]}}), encoding="utf-8")  # edited by hand
+    assert [s.train_clips_per_s for s in log.speeds("cpu", "float32", "sha256:a")] == [0.4]
+    assert log.record("cpu", "float32", "sha256:a", RunSpeed(0.6, 1.0))
+    assert json.loads(path.read_text(encoding="utf-8"))["runs"] == {key: [
+        {"train_clips_per_s": "fast"}, {"train_clips_per_s": 0.4, "eval_clips_per_s": None},
+        {"train_clips_per_s": 0.6, "eval_clips_per_s": 1.0}]}
     blocked = SpeedLog(tmp_path / "a-file" / "speeds.json")
     (tmp_path / "a-file").write_text("", encoding="utf-8")  # its folder cannot be made
     assert not blocked.record("cpu", "float32", "sha256:a", RunSpeed(0.5, None))

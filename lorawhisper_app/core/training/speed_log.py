@@ -44,13 +44,16 @@ class SpeedLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def _read(self) -> dict[str, list[dict[str, float | None]]]:
+    def _read(self) -> dict[str, list[dict[str, object]]]:
+        """Each key's runs; anything of another shape (an edited or damaged file) is left out."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         runs = data.get("runs") if isinstance(data, dict) and data.get("format") == FORMAT else None
-        return runs if isinstance(runs, dict) else {}
+        if not isinstance(runs, dict):
+            return {}
+        return {key: [r for r in kept if isinstance(r, dict)] for key, kept in runs.items() if isinstance(kept, list)}
 
     def record(self, device: str, precision: str, fingerprint: str, speed: RunSpeed) -> bool:
         """Add a finished run's speeds; False when the file could not be written (the estimate then keeps its figures)."""
@@ -58,8 +61,7 @@ class SpeedLog:
             return False
         runs = self._read()
         key = speed_key(device, precision, fingerprint)
-        kept = [r for r in runs.get(key, []) if isinstance(r, dict)]
-        runs[key] = [*kept, {"train_clips_per_s": speed.train_clips_per_s, "eval_clips_per_s": speed.eval_clips_per_s}][-KEEP:]
+        runs[key] = [*runs.get(key, []), {"train_clips_per_s": speed.train_clips_per_s, "eval_clips_per_s": speed.eval_clips_per_s}][-KEEP:]
         try:
             write_atomic(self.path, json.dumps({"format": FORMAT, "runs": runs}, indent=1) + "\n")
         except OSError:
@@ -69,7 +71,7 @@ class SpeedLog:
     def speeds(self, device: str, precision: str, fingerprint: str) -> list[RunSpeed]:
         found = []
         for run in self._read().get(speed_key(device, precision, fingerprint), []):
-            train, evaluate = (run.get(k) if isinstance(run, dict) else None for k in ("train_clips_per_s", "eval_clips_per_s"))
+            train, evaluate = run.get("train_clips_per_s"), run.get("eval_clips_per_s")
             if isinstance(train, (int, float)) and train > 0:
                 found.append(RunSpeed(float(train), float(evaluate) if isinstance(evaluate, (int, float)) and evaluate > 0 else None))
         return found

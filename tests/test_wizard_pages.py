@@ -166,6 +166,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     # 4. Settings: presets, the estimate for this machine, the advanced panel.
     settings = wizard.settings_page
     qtbot.waitUntil(lambda: settings.estimate is not None, timeout=30_000)
+    assert wizard.button(QWizard.WizardButton.NextButton).isEnabled()  # the estimate came later, and Next with it
     device = result.device
     train = len(report.train)
     assert settings.preset().name == "Balanced" and settings.steps_spin.value() == steps_for(train, 16, 12)

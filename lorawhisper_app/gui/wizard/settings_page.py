@@ -310,7 +310,12 @@ class SettingsPage(QWizardPage):
             self._update_estimate()
 
     def _update_estimate(self) -> None:
+        """Estimate the run as now set up; Next waits for it (the device is looked up in the background)."""
         self._update_fit_hint()
+        self._estimate()
+        self.completeChanged.emit()
+
+    def _estimate(self) -> None:
         report, plan = self.state.report, self.state.plan
         if report is None or self.device is None:
             self.estimate = None
@@ -329,10 +334,10 @@ class SettingsPage(QWizardPage):
         where = "on this machine's GPU" if self.device == "cuda" else "on this machine's CPU"
         total = duration_text(estimate.total_s)
         self.estimate_label.setText(f"{total[0].upper()}{total[1:]} {where}")
-        passes = estimate.steps * int(overrides["batch_size"]) / max(1, len(report.train))
+        seen = passes(estimate.steps, int(overrides["batch_size"]), len(report.train))
         self.estimate_detail.setText(
             f"{estimate.steps} steps of {overrides['batch_size']} clips (each of the {len(report.train)} training "
-            f"clips, {report.train_seconds() / 60:.1f} min, seen about {passes:.0f} times): {duration_text(estimate.train_s)}; "
+            f"clips, {report.train_seconds() / 60:.1f} min, seen about {seen:.0f} times): {duration_text(estimate.train_s)}; "
             f"{estimate.evaluations} dev checks of {min(len(report.dev), TrainConfig.dev_max_clips)} clips: "
             f"{duration_text(estimate.eval_s)}; loading and preparing: {duration_text(estimate.setup_s)}"
             + (f"; finding the best-fitting start: {duration_text(estimate.fit_s)}" if estimate.fit_s else "") + ". "

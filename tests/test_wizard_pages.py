@@ -205,6 +205,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     quick_passes = passes(steps_for(train, 16, 4), 16, train)
     assert 4 <= quick_passes <= FIT_HELPS_MAX_PASSES and not settings.fit_row.isHidden()
     assert settings.fit_hint.text().startswith(f"A short run: each clip is seen about {quick_passes:.1f} times.")
+    assert f"seen about {quick_passes:.1f} times)" in settings.estimate_detail.text()  # the same figure twice
     shoot(wizard, "wizard_4_settings_short.png")
     settings.preset_buttons["Balanced"].click()  # 12 passes: where fresh measured as well
     assert settings.fit_row.isHidden()

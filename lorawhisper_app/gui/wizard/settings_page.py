@@ -337,7 +337,7 @@ class SettingsPage(QWizardPage):
         seen = passes(estimate.steps, int(overrides["batch_size"]), len(report.train))
         self.estimate_detail.setText(
             f"{estimate.steps} steps of {overrides['batch_size']} clips (each of the {len(report.train)} training "
-            f"clips, {report.train_seconds() / 60:.1f} min, seen about {seen:.0f} times): {duration_text(estimate.train_s)}; "
+            f"clips, {report.train_seconds() / 60:.1f} min, seen about {seen:.1f} times): {duration_text(estimate.train_s)}; "
             f"{estimate.evaluations} dev checks of {min(len(report.dev), TrainConfig.dev_max_clips)} clips: "
             f"{duration_text(estimate.eval_s)}; loading and preparing: {duration_text(estimate.setup_s)}"
             + (f"; finding the best-fitting start: {duration_text(estimate.fit_s)}" if estimate.fit_s else "") + ". "

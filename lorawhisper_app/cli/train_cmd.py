@@ -29,7 +29,6 @@ def _estimate_line(config: TrainConfig, report: DatasetReport, store: AdapterSto
         auto_precision,
         duration_text,
         estimate_training,
-        steps_for,
         training_device,
     )
     from lorawhisper_app.core.training.speed_log import default_speed_log
@@ -39,12 +38,12 @@ def _estimate_line(config: TrainConfig, report: DatasetReport, store: AdapterSto
     if (device, precision) not in MEASURED:
         return f"estimated time: unknown (no training speed measured on {device} in {precision})"
     fingerprint = resolve_backbone(model).fingerprint
-    steps = config.steps or steps_for(len(report.train), config.batch_size, config.epochs)
+    steps = config.total_steps(len(report.train))
     fits = sum(info.compatible_with(fingerprint) for info in store.list()) if config.warm_start == WARM_FIT else 0
     estimate = estimate_training(
         device=device, train_clips=len(report.train), dev_clips=len(report.dev),
         data_seconds=report.train_seconds() + report.dev_seconds(), steps=steps, batch_size=config.batch_size,
-        eval_every=config.eval_every or max(1, steps // 8), starts_from_adapter=config.warm_start != WARM_NONE or config.moe_k > 0,
+        eval_every=config.evaluation_interval(steps), starts_from_adapter=config.warm_start != WARM_NONE or config.moe_k > 0,
         fit_candidates=fits, precision=precision, rates=default_speed_log().throughput(device, precision, fingerprint),
     )
     return (f"estimated time: {duration_text(estimate.total_s)} for {steps} steps on the {device.upper()}, from speeds "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -113,6 +114,17 @@ class TrainConfig:
         data = asdict(self)
         data["targets"] = list(self.targets)
         return data
+
+    def steps_per_epoch(self, train_clips: int) -> int:
+        return math.ceil(train_clips / self.batch_size)
+
+    def total_steps(self, train_clips: int) -> int:
+        """The run's optimiser steps: `steps`, or `epochs` passes over `train_clips` clips."""
+        return self.steps or self.epochs * self.steps_per_epoch(train_clips)
+
+    def evaluation_interval(self, total_steps: int) -> int:
+        """Steps between dev evaluations: `eval_every`, or an eighth of the run."""
+        return self.eval_every or max(1, total_steps // 8)
 
     def micro_batch_for(self, device_type: str) -> int:
         size = self.micro_batch or (16 if device_type == "cuda" else 4)

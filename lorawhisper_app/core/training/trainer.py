@@ -106,12 +106,15 @@ def _data_fingerprint(clips: list[Clip]) -> str:
     return digest.hexdigest()[:16]
 
 
+AMP_DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
 def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         if device.type != "cuda":
             return torch.bfloat16 if cpu_has_fast_bf16() else None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+    return AMP_DTYPES[precision]
 
 
 def _peak_memory(device: torch.device) -> int:
@@ -519,9 +522,9 @@ class Trainer:
         self.dev_clips = self.data.dev[: config.dev_max_clips]
         self.dev = self._examples(self.dev_clips, timestamps=False)
         self._perms: dict[int, np.ndarray] = {}
-        steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
-        total = config.steps or config.epochs * steps_per_epoch
-        eval_every = config.eval_every or max(1, total // 8)
+        steps_per_epoch = config.steps_per_epoch(len(self.train))
+        total = config.total_steps(len(self.train))
+        eval_every = config.evaluation_interval(total)
         self._suggest_fit(neighbours, total, bool(frozen))
         warmup = max(1, round(config.warmup_fraction * total))
         run_id = f"{config.fingerprint()}-{_data_fingerprint(self.data.train + self.dev_clips)}-{self.backbone.files.fingerprint[-16:]}"
@@ -638,7 +641,7 @@ class Trainer:
         if self.speeds is None or self.ctx.active or steps < 1 or seconds <= 0:
             return
         clips, scoring = self._scored
-        precision = {None: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[self.amp]
+        precision = next(name for name, dtype in AMP_DTYPES.items() if dtype == self.amp)
         speed = RunSpeed(steps * self.config.batch_size / seconds, clips / scoring if clips and scoring > 0 else None)
         self.speeds.record(self.device.type, precision, self.backbone.files.fingerprint, speed)
 

@@ -449,8 +449,7 @@ class AdapterStore:
                 meta.save(staged)
             self._install(staged, meta.name, replace, trash=staging / "old")
         except (OSError, _WriteFailed) as error:
-            problem = write_problem(error) if isinstance(error, OSError) else str(error)
-            raise AdapterError(f"{self.user_dir}: could not install {source.name} there ({problem}); "
+            raise AdapterError(f"{self.user_dir}: could not install {source.name} there ({write_problem(error)}); "
                                "nothing was installed") from None
         finally:
             if staging is not None:
@@ -487,8 +486,7 @@ class AdapterStore:
         try:
             return self._export(info, dest)
         except (OSError, _WriteFailed) as error:
-            problem = write_problem(error) if isinstance(error, OSError) else str(error)
-            raise AdapterError(f"{dest}: could not export {name} there ({problem}); nothing was left behind") from None
+            raise AdapterError(f"{dest}: could not export {name} there ({write_problem(error)}); nothing was left behind") from None
 
     def _export(self, info: AdapterInfo, dest: Path) -> Path:
         name = info.name

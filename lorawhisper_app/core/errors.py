@@ -36,8 +36,8 @@ class StorageError(LoraWhisperError):
 
 
 def write_problem(error: Exception) -> str:
-    """Why a write failed, for people: an OSError's own words ("No space left on device"), or the
-    I/O part of a safetensors error, which wraps the OS's words in its own."""
+    """Why a write failed, for people: an OSError's own words ("No space left on device"), the
+    I/O part of a safetensors error, which wraps the OS's words in its own, else any error's one line."""
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return re.sub(r" \(os error \d+\)$", "", one_line(error).split("I/O error: ")[-1])

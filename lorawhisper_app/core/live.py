@@ -565,8 +565,7 @@ class LiveSession:
                 saved["audio"] = target
             saved["transcript"] = write_result(self.result(), fmt, folder)
         except (OSError, sf.LibsndfileError) as exc:
-            problem = write_problem(exc) if isinstance(exc, OSError) else one_line(exc)
-            raise StorageError(f"{folder}: could not save the live session ({problem})") from exc
+            raise StorageError(f"{folder}: could not save the live session ({write_problem(exc)})") from exc
         return saved
 
 

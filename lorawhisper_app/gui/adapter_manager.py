@@ -39,14 +39,11 @@ from lorawhisper_app.core.errors import LoraWhisperError, one_line
 from lorawhisper_app.core.settings import BUILTIN
 from lorawhisper_app.gui.adapter_table import AdapterDropTarget, AdapterModel, AdapterTable, details_html
 from lorawhisper_app.gui.engine_holder import EngineHolder
-from lorawhisper_app.gui.message_bar import MessageBar
+from lorawhisper_app.gui.message_bar import MessageBar, bar_style
 
 log = logging.getLogger(__name__)
 
-PROBLEMS_STYLE = (
-    "#adapterProblems { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
-    "#adapterProblems QLabel { color: #3d3000; }"
-)
+PROBLEMS_STYLE = bar_style("adapterProblems", "warning")
 DETAILS_HINT = (
     "Select an adapter to see everything known about it.\n\n"
     "To add one, use Import… or drop an adapter folder or .zip archive on this tab."

@@ -48,7 +48,7 @@ from lorawhisper_app.gui.job_queue import (
     language_label,
     routing_choices,
 )
-from lorawhisper_app.gui.message_bar import MessageBar
+from lorawhisper_app.gui.message_bar import MessageBar, bar_style
 from lorawhisper_app.gui.transcript_view import TranscriptView
 
 Index = QModelIndex | QPersistentModelIndex
@@ -56,11 +56,7 @@ RoutingChoices = Callable[[RoutingOptions], list[tuple[str, RoutingOptions]]]
 MAX_LISTED = 6  # refused files named in the message bar; the rest are counted
 EDIT_SAVE_DELAY_MS = 500
 
-# Light bars with dark text of their own, so that they read the same under a dark theme.
-BANNER_STYLE = (
-    "#filesInterrupted { background: #e3ecff; border: 1px solid #9db4e8; border-radius: 4px; }"
-    "#filesInterrupted QLabel { color: #1b2f5e; }"
-)
+BANNER_STYLE = bar_style("filesInterrupted", "info")
 
 
 def paths_from_mime(mime: QMimeData) -> list[Path]:

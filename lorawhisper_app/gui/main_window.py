@@ -41,6 +41,7 @@ from lorawhisper_app.gui.engine_holder import EngineFactory, EngineHolder
 from lorawhisper_app.gui.files_panel import FilesPanel, paths_from_mime
 from lorawhisper_app.gui.first_run import show_welcome
 from lorawhisper_app.gui.live_panel import LivePanel
+from lorawhisper_app.gui.message_bar import bar_style
 from lorawhisper_app.gui.settings_dialog import SettingsDialog
 from lorawhisper_app.gui.transcript_view import TranscriptView
 from lorawhisper_app.gui.wizard.plan import TrainingPlan
@@ -52,10 +53,7 @@ if TYPE_CHECKING:  # the engine pulls in torch
 APP_NAME = "LoRA-Whisper Studio"
 STATUS_MESSAGE_MS = 4000
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icon.svg"
-RESUME_BAR_STYLE = (
-    "#resumeBar { background: #e3ecff; border: 1px solid #9db4e8; border-radius: 4px; }"
-    "#resumeBar QLabel { color: #1b2f5e; }"
-)
+RESUME_BAR_STYLE = bar_style("resumeBar", "info")
 
 
 def _installed_version(dist: str) -> str:

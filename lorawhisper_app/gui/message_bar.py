@@ -14,6 +14,13 @@ COLOURS = {
 }
 
 
+def bar_style(object_name: str, kind: str) -> str:
+    """The style sheet of a framed bar named `object_name`, in the colours of `kind`."""
+    background, border, colour = COLOURS[kind]
+    return (f"#{object_name} {{ background: {background}; border: 1px solid {border}; border-radius: 4px; }}"
+            f"#{object_name} QLabel {{ color: {colour}; }}")
+
+
 class MessageBar(QFrame):
     """Hidden until `show_message`; its ✕ hides it. Object names: `<prefix>MessageBar`, and
     `<prefix>Message` and `<prefix>MessageClose` for the text and the button."""
@@ -32,9 +39,6 @@ class MessageBar(QFrame):
         self.hide()
 
     def show_message(self, text: str, kind: str = "warning") -> None:
-        background, border, colour = COLOURS[kind]
-        name = self.objectName()
-        self.setStyleSheet(f"#{name} {{ background: {background}; border: 1px solid {border}; border-radius: 4px; }}"
-                           f"#{name} QLabel {{ color: {colour}; }}")
+        self.setStyleSheet(bar_style(self.objectName(), kind))
         self.message.setText(text)
         self.show()

@@ -36,6 +36,7 @@ from lorawhisper_app.core.adapter_store import AdapterStore, free_adapter_name
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.training.run_registry import RunRecord, RunRegistry, RunState, process_alive
+from lorawhisper_app.gui.message_bar import bar_style
 from lorawhisper_app.gui.wizard.plan import TrainingPlan
 from lorawhisper_app.gui.wizard.training_plot import TrainingPlot
 from lorawhisper_app.gui.wizard.training_process import TrainingProcess
@@ -44,10 +45,7 @@ LOG_LINES_KEPT = 2000
 # The text of the wizard's Cancel button on the pages where a run exists: leaving only closes the window.
 CLOSE_TEXT = "Close"
 ERROR_LINES_SHOWN = 6
-ERROR_STYLE = (
-    "#trainingError { background: #fde7e9; border: 1px solid #e8a0a8; border-radius: 4px; }"
-    "#trainingError QLabel { color: #5f1018; }"
-)
+ERROR_STYLE = bar_style("trainingError", "error")
 
 
 def format_eta(seconds: float | None) -> str:

@@ -100,8 +100,18 @@ def test_live_tab_transcribes_the_microphone(qtbot, engine: Engine, speech_dev: 
     assert "en " in panel.transcript.toPlainText() and "de " in panel.transcript.toPlainText()
     assert clips[0]["text"].split()[1] in html.lower()
     assert panel.save_button.isEnabled() and panel.export_button.isEnabled()
-    saved = panel.save(tmp_path / "session")
-    assert all(Path(p).is_file() for p in saved.values())
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    with qtbot.waitSignal(panel.saved, timeout=30000) as failed:
+        panel.save(blocker / "session")
+    assert failed.args == [{}] and panel.state.text() == "Not saved"
+    assert panel.message_bar.message.text().startswith(f"{blocker / 'session'}: could not save the live session")
+    with qtbot.waitSignal(panel.saved, timeout=30000) as done:
+        panel.save(tmp_path / "session")
+        assert not (panel.start_button.isEnabled() or panel.save_button.isEnabled()), "nothing starts while saving"
+    saved = done.args[0]
+    assert sorted(saved) == ["audio", "transcript"] and all(Path(p).is_file() for p in saved.values())
+    assert panel.start_button.isEnabled() and panel.save_button.isEnabled()
 
 
 def test_a_full_disk_stops_the_recording_and_the_panel_says_so(
@@ -127,5 +137,6 @@ def test_a_full_disk_stops_the_recording_and_the_panel_says_so(
     assert text.startswith(f"{full}/lorawhisper-live-") and "the recording stopped at" in text, text
     assert text.endswith("the transcript goes on, the audio will not be kept")
     assert word_errors(clip["text"], panel.finals[0].text).rate < 0.5
-    saved = panel.save(tmp_path / "session")
-    assert list(saved) == ["transcript"] and panel.state.text() == f"Saved to {tmp_path / 'session'} (the transcript only)"
+    with qtbot.waitSignal(panel.saved, timeout=30000) as done:
+        panel.save(tmp_path / "session")
+    assert list(done.args[0]) == ["transcript"] and panel.state.text() == f"Saved to {tmp_path / 'session'} (the transcript only)"

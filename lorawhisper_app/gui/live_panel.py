@@ -6,7 +6,7 @@ import html
 import math
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import whisper_languages
 from lorawhisper_app.core.routing import RoutingOptions
+from lorawhisper_app.gui.background import BackgroundTask
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.message_bar import MessageBar
 
@@ -42,10 +42,13 @@ def _badge(event) -> str:  # noqa: ANN001 - LiveEvent
 
 
 class LivePanel(QWidget):
+    saved = Signal(dict)  # what a save wrote ({"audio": path, "transcript": path}); {} when it failed
+
     def __init__(self, holder: EngineHolder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.holder = holder
         self.worker = None
+        self.saving: BackgroundTask | None = None
         self.finals: list = []
         self.partial = None
         self.auto_threshold = RoutingOptions().threshold  # the Settings' value, see set_routing_defaults
@@ -144,22 +147,25 @@ class LivePanel(QWidget):
             self.worker.stop()
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
-        """Stop recording and wait for the worker (the window is closing)."""
+        """Stop recording and wait for the worker and a save in progress (the window is closing)."""
         if self.worker is not None and self.worker.isRunning():
             self.worker.stop()
             self.worker.wait(timeout_ms)
+        if self.saving is not None:
+            self.saving.wait(timeout_ms / 1000)
 
     def _pause(self, paused: bool) -> None:
         if self.worker is not None:
             self.worker.set_paused(paused)
 
     def _set_running(self, running: bool) -> None:
-        self.start_button.setEnabled(not running)
+        busy = running or self.saving is not None  # a save moves the recording: nothing starts meanwhile
+        self.start_button.setEnabled(not busy)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
-        self.device_box.setEnabled(not running)
-        self.language_box.setEnabled(not running)
-        has_session = not running and bool(self.finals)
+        self.device_box.setEnabled(not busy)
+        self.language_box.setEnabled(not busy)
+        has_session = not busy and bool(self.finals)
         self.save_button.setEnabled(has_session)
         self.export_button.setEnabled(has_session)
 
@@ -213,15 +219,29 @@ class LivePanel(QWidget):
         if folder:
             self.save(Path(folder))
 
-    def save(self, folder: Path, fmt: str = "json") -> dict[str, Path]:
-        """The session's audio and transcript into `folder`; {} when that failed (the bar says why)."""
-        try:
-            paths = self.worker.session.save(folder, fmt)  # type: ignore[union-attr]
-        except LoraWhisperError as exc:
-            self.message_bar.show_message(str(exc), "error")
-            return {}
+    def save(self, folder: Path, fmt: str = "json") -> None:
+        """The session's audio and transcript into `folder`, off the GUI thread (moving a long
+        recording across file systems copies it); `saved` tells when it is done."""
+        session = self.worker.session  # type: ignore[union-attr]
+        self.saving = BackgroundTask(lambda _progress, _cancel: session.save(folder, fmt), "live-save", self)
+        self.saving.done.connect(lambda paths: self._saved(folder, paths))
+        self.saving.failed.connect(self._save_failed)
+        self.state.setText(f"Saving to {folder}…")
+        self._set_running(False)
+        self.saving.start()
+
+    def _saved(self, folder: Path, paths: dict[str, Path]) -> None:
+        self.saving = None
+        self._set_running(False)
         self.state.setText(f"Saved to {folder}" + ("" if "audio" in paths else " (the transcript only)"))
-        return paths
+        self.saved.emit(paths)
+
+    def _save_failed(self, message: str) -> None:
+        self.saving = None
+        self._set_running(False)
+        self.state.setText("Not saved")
+        self.message_bar.show_message(message, "error")
+        self.saved.emit({})
 
     def _export_dialog(self) -> None:
         from lorawhisper_app.core.writers import WRITERS, render, write_atomic

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.training.datasets import LAYOUT_HELP, DataProblem, DatasetReport, load_dataset, require_enough
-from lorawhisper_app.gui.wizard.background import BackgroundTask
+from lorawhisper_app.gui.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import WizardState
 
 MANIFEST_FILTER = "Manifests and tables (*.jsonl *.csv *.tsv);;All files (*)"

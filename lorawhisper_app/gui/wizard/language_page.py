@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from lorawhisper_app.core.adapter_store import free_adapter_name
 from lorawhisper_app.core.languages import EXTRA_LANGUAGES, is_whisper_language, whisper_languages
-from lorawhisper_app.gui.wizard.background import BackgroundTask
+from lorawhisper_app.gui.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import WizardState
 
 _CODE = re.compile(r"[a-z]{2,3}")

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.training.run_registry import DEV_CLIPS
+from lorawhisper_app.gui.background import BackgroundTask
 from lorawhisper_app.gui.engine_holder import EngineHolder
-from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import adapter_name_problem
 from lorawhisper_app.gui.wizard.training_page import CLOSE_TEXT, TrainingOutcome, TrainingPage
 

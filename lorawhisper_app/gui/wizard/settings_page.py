@@ -43,7 +43,7 @@ from lorawhisper_app.core.training.estimate import (
     training_device,
 )
 from lorawhisper_app.core.training.speed_log import default_speed_log
-from lorawhisper_app.gui.wizard.background import BackgroundTask
+from lorawhisper_app.gui.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import WizardState, adapter_name_problem
 
 CUSTOM = "Custom"

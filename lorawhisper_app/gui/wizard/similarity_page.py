@@ -27,8 +27,8 @@ from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.languages import is_whisper_language, language_name
 from lorawhisper_app.core.training.config import DEFAULT_TARGETS, WARM_FIT, WARM_NONE, start_problem
 from lorawhisper_app.core.training.datasets import DatasetReport, pcm16
+from lorawhisper_app.gui.background import BackgroundTask
 from lorawhisper_app.gui.lid_chart import blend, percent
-from lorawhisper_app.gui.wizard.background import BackgroundTask
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
 
 if TYPE_CHECKING:

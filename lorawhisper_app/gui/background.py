@@ -1,7 +1,8 @@
-"""Long work for the wizard's pages on a plain Python thread, reported through Qt signals.
+"""Long work for a widget on a plain Python thread, reported through Qt signals.
 
-A plain thread rather than a QThread: should the wizard go while work runs, the thread
-just finishes and its result is dropped, instead of Qt aborting over a running QThread.
+A plain thread rather than a QThread: should the widget (a wizard page, say) go while work
+runs, the thread just finishes and its result is dropped, instead of Qt aborting over a
+running QThread.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ class BackgroundTask(QObject):
 
     def start(self) -> None:
         self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the work is over or `timeout` seconds have passed; True when it is over."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def cancel(self) -> None:
         self._cancel.set()

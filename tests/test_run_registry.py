@@ -131,3 +131,15 @@ def test_process_alive() -> None:
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert not process_alive(int(child.stdout))
     assert not process_alive(None)
+
+
+def test_forget_finished_discards_finished_runs_only(tmp_path: Path) -> None:
+    registry = RunRegistry(tmp_path)
+    finished = _record(registry, language="ha", state=RunState.FINISHED, adapter="ha")
+    paused = _record(registry, language="yo", state=RunState.PAUSED)
+    for record in (finished, paused):
+        registry.save(record)
+        (record.run_dir / "checkpoint").mkdir()
+    assert registry.forget_finished() == 1
+    assert not finished.run_dir.exists() and (paused.run_dir / "checkpoint").is_dir()
+    assert [r.id for r in registry.records()[0]] == [paused.id] and registry.forget_finished() == 0

@@ -244,6 +244,7 @@ class MainWindow(QMainWindow):
         self._apply_defaults(settings)
         if settings_warning:
             self.files_panel.show_message(settings_warning)
+        self.registry.forget_finished()  # left by an app that quit on a run's result page
         self.offer_resume()
 
     def _add_action(
@@ -266,8 +267,9 @@ class MainWindow(QMainWindow):
             else:
                 self._ask_to_stop_training()
             return
-        if self.wizard is not None:
-            self.wizard.close()
+        if page is not None:
+            self.wizard.close()  # may drop the wizard (self.wizard becomes None)
+            page.discard_finished_run()  # its result page goes with the app
         self.files_panel.shutdown()
         self.live_panel.shutdown()
         self.adapter_manager.shutdown()

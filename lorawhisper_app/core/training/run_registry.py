@@ -172,6 +172,14 @@ class RunRegistry:
         """The runs that did not finish, newest first: what the app offers to resume."""
         return [r for r in self.records()[0] if r.resumable]
 
+    def forget_finished(self) -> int:
+        """Discard every finished run: its adapter is installed, so its checkpoints (tens of MB at
+        rank 32) serve nothing once its result page is gone. How many were discarded."""
+        finished = [r for r in self.records()[0] if r.state is RunState.FINISHED]
+        for record in finished:
+            self.discard(record)
+        return len(finished)
+
     def discard(self, record: RunRecord) -> None:
         """Forget a run. Its run folder goes too when the registry made it (checkpoints only:
         an installed adapter lives in the adapter store); a folder given to it stays."""

@@ -277,6 +277,11 @@ class TrainingPage(QWizardPage):
         if self.record is not None and not self.process.running:
             self.registry.discard(self.record)
 
+    def discard_finished_run(self) -> None:
+        """Forget this page's run when it finished (its adapter is installed); any other stays for resuming."""
+        if self.record is not None and self.record.state is RunState.FINISHED:
+            self.discard_run()
+
     # -- what the child says -------------------------------------------------------------------
 
     def _on_event(self, data: dict[str, Any]) -> None:

@@ -67,6 +67,11 @@ def _private_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
 
 
+def fill_up(folder: Path) -> None:
+    """Write zeros into `folder` (on a small disk) until its filesystem has no room left."""
+    subprocess.run(["dd", "if=/dev/zero", f"of={folder / 'filler'}", "bs=4k"], capture_output=True, check=False)
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     """Mounts real filesystems of a given size (tmpfs, e.g. "300k"), so that writing into one runs

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 import soundfile as sf
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import Linear as LoraLinear
+from conftest import fill_up
 from tiny_whisper import make_lora_adapter
 from transformers import WhisperForConditionalGeneration
 
@@ -362,7 +362,7 @@ def test_a_full_disk_stops_the_recording_not_the_transcription(
     saved = session.save(tmp_path / "kept", "txt")
     assert list(saved) == ["transcript"] and saved["transcript"].read_text().splitlines() == [
         e.text for e in finals(events)]
-    subprocess.run(["dd", "if=/dev/zero", f"of={full / 'filler'}", "bs=4k"], capture_output=True, check=False)  # full
+    fill_up(full)
     with pytest.raises(StorageError, match=rf"^{full}: could not save the live session \(No space left on device\)$"):
         session.save(full, "txt")
     assert sorted(p.name for p in full.iterdir()) == ["filler"]

@@ -2,10 +2,10 @@ import errno
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import fill_up
 
 from lorawhisper_app.core import writers
 from lorawhisper_app.core.results import Route, Segment, TranscriptionResult
@@ -127,7 +127,7 @@ def test_a_really_full_disk_keeps_the_old_file_and_leaves_no_temp(small_disk):
     disk = small_disk("64k")
     target = disk / "morning talk.srt"
     target.write_text("old subtitles\n", encoding="utf-8")
-    subprocess.run(["dd", "if=/dev/zero", f"of={disk / 'filler'}", "bs=4k"], capture_output=True, check=False)
+    fill_up(disk)
     with pytest.raises(OSError) as caught:
         write_result(RESULT, "srt", disk)
     assert caught.value.errno == errno.ENOSPC

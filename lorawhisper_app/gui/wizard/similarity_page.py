@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QPainter, QPaintEvent, QPalette
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,7 +28,8 @@ from lorawhisper_app.core.languages import is_whisper_language, language_name
 from lorawhisper_app.core.training.config import DEFAULT_TARGETS, WARM_FIT, WARM_NONE, start_problem
 from lorawhisper_app.core.training.datasets import DatasetReport, pcm16
 from lorawhisper_app.gui.background import BackgroundTask
-from lorawhisper_app.gui.lid_chart import blend, percent
+from lorawhisper_app.gui.bar_chart import Bar, BarChart
+from lorawhisper_app.gui.lid_chart import percent
 from lorawhisper_app.gui.wizard.state import Similarity, WizardState
 
 if TYPE_CHECKING:
@@ -47,68 +48,37 @@ _MIX_BATCH = 4  # clips per LID pass: small enough for steady progress and a qui
 _ENGINE_POLL_S = 0.2
 
 
-class SimilarityChart(QWidget):
+class SimilarityChart(BarChart):
     """One bar per language with an adapter, most similar first; the suggested one in the accent colour."""
 
+    ROW_PADDING = 10
+    LABEL_SHARE = 0.5
+    WIDEST_VALUE = "0.000"
+    MIN_WIDTH = 240
+
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("no installed adapters to compare with", parent)
         self.setObjectName("similarityChart")
         self._bars: list[tuple[str, str, float]] = []  # language, adapter, similarity
-        self._highlight: str | None = None
-        self.empty_text = "no installed adapters to compare with"
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
 
     def set_bars(self, bars: list[tuple[str, str, float]], highlight: str | None) -> None:
-        self._bars, self._highlight = list(bars), highlight
-        self.setAccessibleDescription("; ".join(f"{language_name(code)} {value:.2f}" for code, _, value in bars))
-        self.updateGeometry()
-        self.update()
+        self._bars = list(bars)
+        self.set_rows(
+            [Bar(self._label(code, adapter), value, f"{value:.3f}", code == highlight) for code, adapter, value in bars],
+            "; ".join(f"{language_name(code)} {value:.2f}" for code, _, value in bars),
+        )
 
     def bars(self) -> list[tuple[str, str, float]]:
         return list(self._bars)
 
-    def _row(self) -> int:
-        return self.fontMetrics().height() + 10
-
     def sizeHint(self) -> QSize:
-        return QSize(420, max(3, len(self._bars)) * self._row() + 8)
+        return QSize(420, max(3, len(self._bars)) * self.row_height() + 8)
 
-    def minimumSizeHint(self) -> QSize:
-        return QSize(240, max(1, len(self._bars)) * self._row() + 8)
-
-    def _label(self, code: str, adapter: str) -> str:
+    @staticmethod
+    def _label(code: str, adapter: str) -> str:
         named = f"{code} {language_name(code)}"
         return named if adapter == code else f"{named} ({adapter})"
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: ARG002 - the whole widget is repainted
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        palette = self.palette()
-        text = palette.color(QPalette.ColorRole.WindowText)
-        background = palette.color(QPalette.ColorRole.Window)
-        if not self._bars:
-            painter.setPen(blend(text, background, 0.55))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
-            return
-        metrics, row, margin, gap = self.fontMetrics(), self._row(), 4, 8
-        widest = max(metrics.horizontalAdvance(self._label(c, a)) for c, a, _ in self._bars) + 4  # + rounding room
-        label_width = min(widest, self.width() // 2)
-        value_width = metrics.horizontalAdvance("0.000")
-        bar_x = margin + label_width + gap
-        bar_area = max(1, self.width() - bar_x - gap - value_width - margin)
-        accent, muted = palette.color(QPalette.ColorRole.Highlight), blend(text, background, 0.35)
-        left_middle = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
-        for index, (code, adapter, value) in enumerate(self._bars):
-            y = margin + index * row
-            painter.setPen(text)
-            label = metrics.elidedText(self._label(code, adapter), Qt.TextElideMode.ElideRight, label_width)
-            painter.drawText(QRectF(margin, y, label_width, row), left_middle, label)
-            length = max(2.0, bar_area * min(1.0, max(0.0, value)))
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(accent if code == self._highlight else muted)
-            painter.drawRoundedRect(QRectF(bar_x, y + 3, length, row - 6), 2, 2)
-            painter.setPen(text)
-            painter.drawText(QRectF(bar_x + length + gap, y, value_width, row), left_middle, f"{value:.3f}")
 
 
 class SimilarityPage(QWizardPage):

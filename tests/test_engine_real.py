@@ -386,6 +386,42 @@ def test_cli_evaluate_scores_per_language(
         assert languages[record["language"]]["wer"] == word_errors(record["reference"], record["hypothesis"]).rate
 
 
+def test_cli_evaluate_takes_a_folder_and_goes_on_past_a_corrupt_clip(
+    cli_engine: list[object], clips: dict[str, Clip], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The layout `train` reads most often: audio files with same-name .txt transcripts. A clip without
+    its transcript is left out before decoding, a corrupt one when it is read; both are named, the rest
+    scored, and the exit code says that not everything was."""
+    chosen = ["fleurs_cuttledoc_de_001", "fleurs_cuttledoc_es_002"]
+    for name in chosen:
+        audio = tmp_path / f"{name}{clips[name].audio.suffix}"
+        audio.write_bytes(clips[name].audio.read_bytes())
+        audio.with_suffix(".txt").write_text(clips[name].text + "\n", encoding="utf-8")
+    (tmp_path / "untranscribed.wav").write_bytes((tmp_path / f"{chosen[0]}.opus").read_bytes())
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt not really")
+    (tmp_path / "broken.txt").write_text("words", encoding="utf-8")
+
+    assert cli.main(["evaluate", str(tmp_path), "--json"]) == cli.EXIT_PARTIAL
+    out, err = capsys.readouterr()
+    report = json.loads(out.splitlines()[-1])
+    assert report["overall"]["clips"] == 2 and set(report["languages"]) == {""}  # a folder names no language
+    assert sorted(r["id"] for r in report["clips"]) == sorted(f"{name}.opus" for name in chosen)
+    for record in report["clips"]:
+        assert record["route_language"] == clips[record["id"].removesuffix(".opus")].language  # detected clip by clip
+    assert [r["id"] for r in report["unreadable"]] == ["broken.wav"]
+    lines = err.splitlines()
+    assert f"lorawhisper: {tmp_path / 'untranscribed.wav'}: no untranscribed.txt beside it: left out" in lines
+    assert any(line.startswith(f"lorawhisper: {tmp_path / 'broken.wav'}: ") and line.endswith("; left out of the scores")
+               for line in lines), err
+    assert lines[-1] == "lorawhisper: 1 clip could not be read and is not in the scores (each named above)"
+
+    (tmp_path / f"{chosen[0]}.opus").unlink()
+    (tmp_path / f"{chosen[1]}.opus").unlink()
+    (tmp_path / "untranscribed.wav").unlink()
+    assert cli.main(["evaluate", str(tmp_path), "--language", "de"]) == cli.EXIT_ERROR
+    assert capsys.readouterr().err.splitlines()[-1] == f"lorawhisper: {tmp_path}: none of its clips could be read (each named above)"
+
+
 def test_cli_adapters_round_trip(
     engine: Engine, synthetic_adapter: Path, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,6 +18,7 @@ from lorawhisper_app.core.training.datasets import (
     MAX_CLIP_SECONDS,
     DatasetError,
     DatasetReport,
+    list_transcribed,
     load_dataset,
     require_enough,
 )
@@ -171,6 +172,27 @@ def test_common_voice_folder_with_its_dev_split(swahili: list[dict], tmp_path: P
 
     write_cv_table(tmp_path / "train.tsv", rows[:2], copies[:2])  # preferred over validated.tsv
     assert [c.audio for c in load_dataset(tmp_path).train] == copies[:2]
+
+
+def test_listing_for_scoring_takes_the_held_out_part_and_leaves_out_what_needs_no_decoding(
+    swahili: list[dict], tmp_path: Path
+) -> None:
+    """What `lorawhisper evaluate` scores: a Common Voice folder's dev.tsv when it has one, else its whole
+    table; empty transcripts, missing audio and duplicates left out with their reasons, audio unread."""
+    rows = [dict(row) for row in swahili[:5]]
+    copies = copy_clips(rows, tmp_path / "clips")
+    write_cv_table(tmp_path / "validated.tsv", rows, copies)
+    listed = list_transcribed(tmp_path)
+    assert listed.part == "" and [audio for _, audio, _ in listed.clips] == copies and listed.problems == []
+
+    rows[4]["text"] = " "
+    write_cv_table(tmp_path / "dev.tsv", [rows[2], rows[3], rows[3], rows[4]], [copies[2], copies[3], copies[3], copies[4]])
+    copies[2].unlink()
+    listed = list_transcribed(tmp_path)
+    assert listed.part == "dev.tsv"
+    assert listed.clips == [(f"clips/{copies[3].name}", copies[3], rows[3]["text"])]
+    assert [(p.kind, p.path) for p in listed.problems] == [
+        ("missing audio", copies[2]), ("duplicate", copies[3]), ("empty transcript", copies[4])]
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "empty-folder", "missing.jsonl"])

@@ -231,9 +231,13 @@ def cmd_adapters(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lorawhisper_app.cli.progress import ProgressBar
     from lorawhisper_app.core.decoding import Cancelled
-    from lorawhisper_app.core.evaluation import iter_evaluation, read_manifest, score
+    from lorawhisper_app.core.evaluation import FROM_MANIFEST, iter_evaluation, read_clips, score
+    from lorawhisper_app.core.training.datasets import clip_count
 
-    rows = read_manifest(args.manifest)
+    named = args.language if args.language not in ("auto", FROM_MANIFEST) else ""
+    rows, left_out = read_clips(args.manifest, named)
+    for line in left_out:
+        _err(line)
     if args.only_language:
         rows = [r for r in rows if r.language in args.only_language]
     if args.limit:
@@ -247,6 +251,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         try:
             for record in iter_evaluation(engine, rows, args.language, args.moe, args.adapter, args.threshold, cancel):
                 records.append(record)
+                if "error" in record:
+                    bar.close()
+                    _err(f"{record['error']}; left out of the scores")
                 bar.update(len(records), len(rows))
         except Cancelled:
             pass
@@ -254,13 +261,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if cancel.is_set():
         _err(f"interrupted after {len(records)} of {len(rows)} clips; scores below cover those")
     report = score(records)
+    if not report.overall.clips and report.unreadable:
+        raise LoraWhisperError(f"{args.manifest}: none of its clips could be read (each named above)")
     if args.json:
         _print_json(report.to_dict())
     else:
         print(f"{'language':10} {'clips':>5} {'WER':>7} {'CER':>7}")
         for code, item in sorted(report.per_language.items()):
-            print(f"{code:10} {item.clips:5d} {item.words.rate:7.3f} {item.chars.rate:7.3f}")
+            print(f"{code or '-':10} {item.clips:5d} {item.words.rate:7.3f} {item.chars.rate:7.3f}")
         print(f"{'overall':10} {report.overall.clips:5d} {report.overall.words.rate:7.3f} {report.overall.chars.rate:7.3f}")
+    if report.unreadable:
+        _err(f"{clip_count(len(report.unreadable))} could not be read and {'is' if len(report.unreadable) == 1 else 'are'} "
+             "not in the scores (each named above)")
+        return EXIT_PARTIAL
     return 0
 
 
@@ -417,8 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_adapters)
 
-    p = sub.add_parser("evaluate", help="WER and CER on a JSONL manifest")
-    p.add_argument("manifest")
+    p = sub.add_parser("evaluate", help="WER and CER on clips with their transcripts")
+    p.add_argument("manifest", metavar="DATA", help=(
+        "a JSONL manifest (path, text and language a line), or any layout `train` reads: a folder of audio files "
+        "with same-name .txt transcripts, a CSV/TSV table with path and text columns, a Common Voice folder "
+        "(its dev.tsv when there is one)"))
     _add_routing_options(p, "auto, a language code, or from-manifest (each clip's own language)")
     p.add_argument("--only-language", action="append", metavar="CODE", help="evaluate only clips of this language (repeatable)")
     p.add_argument("--limit", type=int, default=0, help="evaluate at most N clips")

@@ -1,8 +1,11 @@
-"""Word and character error rates of the engine on a JSONL manifest.
+"""Word and character error rates of the engine on clips with their transcripts.
 
-The manifest format is that of ../shared/data/speech/*/manifest.jsonl: one JSON object
-a line with at least `path` (relative to the manifest's folder, or absolute),
-`language` and `text`.
+A JSONL manifest is that of ../shared/data/speech/*/manifest.jsonl: one JSON object a line
+with at least `path` (relative to the manifest's folder, or absolute) and `text`, and
+`language` for per-language scores. Any other layout `lorawhisper train` reads (a folder of
+audio with same-stem .txt files, a CSV/TSV table, a Common Voice folder) is scored too, its
+clips under the language the caller names. A clip whose audio cannot be read is reported
+and left out of the scores; the others go on.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from pathlib import Path
 from typing import Iterator
 
 from .engine import Engine
-from .errors import LoraWhisperError
+from .errors import AudioError, LoraWhisperError
 from .metrics import ErrorCounts, char_errors, word_errors
 from .routing import RoutingOptions
+from .training.datasets import list_transcribed
 
 FROM_MANIFEST = "from-manifest"
 
@@ -54,6 +58,16 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     return rows
 
 
+def read_clips(source: str | Path, language: str = "") -> tuple[list[ManifestRow], list[str]]:
+    """The clips to score at `source` and one line for each listed clip left out. A JSONL
+    manifest keeps each row's language; clips of any other layout get `language`."""
+    if Path(source).suffix.lower() == ".jsonl":
+        return read_manifest(source), []
+    listed = list_transcribed(source)
+    rows = [ManifestRow(audio, language, text, clip_id) for clip_id, audio, text in listed.clips]
+    return rows, [f"{problem.path}: {problem.detail}" for problem in listed.problems]
+
+
 @dataclass
 class LanguageScore:
     clips: int = 0
@@ -74,12 +88,14 @@ class EvaluationReport:
     per_language: dict[str, LanguageScore]
     overall: LanguageScore
     hypotheses: list[dict[str, object]]
+    unreadable: list[dict[str, object]] = field(default_factory=list)  # records with an error, not scored
 
     def to_dict(self) -> dict[str, object]:
         return {
             "overall": self.overall.to_dict(),
             "languages": {k: v.to_dict() for k, v in sorted(self.per_language.items())},
             "clips": self.hypotheses,
+            "unreadable": self.unreadable,
         }
 
 
@@ -92,11 +108,16 @@ def iter_evaluation(
     threshold: float = 0.5,
     cancel: threading.Event | None = None,
 ) -> Iterator[dict[str, object]]:
-    """Transcribe each row; yield one record per clip (reference, hypothesis, route)."""
+    """Transcribe each row; yield one record per clip (reference, hypothesis, route), or for a
+    clip whose audio cannot be read, one with its `error` instead of a hypothesis."""
     for row in rows:
         chosen = row.language if language == FROM_MANIFEST else language
         options = RoutingOptions(chosen or "auto", moe_k, adapter, threshold)
-        result = engine.transcribe(row.audio, options, cancel=cancel)
+        try:
+            result = engine.transcribe(row.audio, options, cancel=cancel)
+        except AudioError as exc:
+            yield {"id": row.id, "language": row.language, "reference": row.text, "error": str(exc)}
+            continue
         yield {
             "id": row.id,
             "language": row.language,
@@ -110,9 +131,10 @@ def iter_evaluation(
 def score(records: list[dict[str, object]]) -> EvaluationReport:
     per_language: dict[str, LanguageScore] = defaultdict(LanguageScore)
     overall = LanguageScore()
-    for record in records:
+    scored = [r for r in records if "error" not in r]
+    for record in scored:
         ref, hyp = str(record["reference"]), str(record["hypothesis"])
         per_language[str(record["language"])].add(ref, hyp)
         overall.add(ref, hyp)
-    return EvaluationReport(dict(per_language), overall, records)
+    return EvaluationReport(dict(per_language), overall, scored, [r for r in records if "error" in r])
 

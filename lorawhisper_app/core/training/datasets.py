@@ -164,6 +164,26 @@ def load_dataset(
     return DatasetReport(source, listing.layout, train_clips, dev_clips, dev_part is not None, problems)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """The clips a data source lists with their transcripts, their audio not yet decoded."""
+
+    clips: list[tuple[str, Path, str]]  # id, audio file, transcript
+    problems: list[DataProblem]
+    part: str  # "dev.tsv" when a Common Voice folder's held-out part was taken, else ""
+
+
+def list_transcribed(source: str | Path) -> Listed:
+    """For scoring rather than training: the clips at ``source`` in any layout ``load_dataset``
+    reads, leaving out on the same grounds what needs no decoding to judge (missing audio or
+    transcript, empty transcript, duplicate). A Common Voice folder with a dev.tsv gives that part."""
+    listing = _read(_absolute(source), None)
+    part, name = (listing.dev, "dev.tsv") if listing.dev is not None else (listing.train, "")
+    problems = list(part.problems)
+    kept = _screen(part.entries, problems)
+    return Listed([(e.id, e.audio, e.text) for e in kept.values()], problems, name)
+
+
 def clip_count(n: int, adjective: str = "") -> str:
     """E.g. "1 clip", "3 usable clips"."""
     return " ".join(filter(None, (str(n), adjective, "clip" if n == 1 else "clips")))

@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
+from .audio import load_audio
 from .engine import Engine
 from .errors import AudioError, LoraWhisperError
 from .metrics import ErrorCounts, char_errors, word_errors
-from .routing import RoutingOptions
+from .routing import AUTO, NO_ADAPTER, RoutingOptions
 from .training.datasets import list_transcribed
 
 FROM_MANIFEST = "from-manifest"
@@ -138,3 +139,50 @@ def score(records: list[dict[str, object]]) -> EvaluationReport:
         overall.add(ref, hyp)
     return EvaluationReport(dict(per_language), overall, scored, [r for r in records if "error" in r])
 
+
+
+@dataclass
+class Comparison:
+    """An adapter against the bare backbone on the same clips: what its "dev WER before and after" means."""
+
+    adapter: str
+    decode_token: str | None
+    with_adapter: LanguageScore = field(default_factory=LanguageScore)
+    without: LanguageScore = field(default_factory=LanguageScore)
+    unreadable: list[str] = field(default_factory=list)  # one line a clip whose audio could not be read
+
+    @property
+    def fewer_errors(self) -> float | None:
+        """The share of the bare backbone's word errors that the adapter avoids (negative: it makes more)."""
+        before, after = self.without.words.rate, self.with_adapter.words.rate
+        return (before - after) / before if before > 0 else None
+
+
+def compare_with_bare(
+    engine: Engine,
+    rows: list[ManifestRow],
+    adapter: str,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Comparison:
+    """Each clip transcribed with `adapter` and with no adapter, both decoding with the adapter's
+    token (a language Whisper lacks keeps its stand-in). Each clip's audio is decoded once.
+    `progress(done, total)` counts clips; a set `cancel` raises decoding.Cancelled."""
+    token = engine.route(RoutingOptions(adapter=adapter), None).decode_token
+    bare = RoutingOptions(token or AUTO, adapter=NO_ADAPTER)
+    comparison = Comparison(adapter, token)
+    for done, row in enumerate(rows):
+        if progress is not None:
+            progress(done, len(rows))
+        try:
+            audio = load_audio(row.audio)
+        except AudioError as exc:
+            comparison.unreadable.append(str(exc))
+            continue
+        adapted = engine.transcribe(audio, RoutingOptions(adapter=adapter), cancel=cancel)
+        plain = engine.transcribe(audio, bare, cancel=cancel)
+        comparison.with_adapter.add(row.text, adapted.text)
+        comparison.without.add(row.text, plain.text)
+    if progress is not None:
+        progress(len(rows), len(rows))
+    return comparison

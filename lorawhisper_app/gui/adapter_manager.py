@@ -1,4 +1,5 @@
-"""The Adapters tab: the installed LoRA adapters with their metadata; import, export, remove.
+"""The Adapters tab: the installed LoRA adapters with their metadata; import, export, remove,
+and a trial of one on the user's own recordings (gui/adapter_trial.py).
 
 Every store operation (listing included: it reads each adapter's weight header) runs on
 one worker thread, in order, and reports back through a signal. Which backbone the
@@ -38,6 +39,7 @@ from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
 from lorawhisper_app.core.errors import LoraWhisperError, one_line
 from lorawhisper_app.core.settings import BUILTIN
 from lorawhisper_app.gui.adapter_table import AdapterDropTarget, AdapterModel, AdapterTable, details_html
+from lorawhisper_app.gui.adapter_trial import AdapterTrial
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.message_bar import MessageBar, bar_style
 
@@ -127,8 +129,10 @@ class AdapterManager(AdapterDropTarget, QWidget):
         self.export_button.clicked.connect(self.open_export_dialog)
         self.remove_button.clicked.connect(self.confirm_remove)
         self.refresh_button.clicked.connect(self.refresh)
+        self.trial = AdapterTrial(self.holder)
+        self.trial.report.connect(self.show_message)
         row = QHBoxLayout()
-        for button in (self.import_button, self.export_button, self.remove_button):
+        for button in (self.import_button, self.export_button, self.remove_button, self.trial):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.refresh_button)
@@ -318,6 +322,7 @@ class AdapterManager(AdapterDropTarget, QWidget):
 
     def _update_buttons(self) -> None:
         info = self.selected()
+        self.trial.set_adapter(info, info is not None and self.model.compatible(info) is True)
         self.export_button.setEnabled(info is not None)
         self.remove_button.setEnabled(info is not None and info.source == "user")
         if info is not None and info.source == "bundled":
@@ -486,6 +491,7 @@ class AdapterManager(AdapterDropTarget, QWidget):
     def shutdown(self) -> None:
         """Finish the store operation under way and drop queued ones (the window is closing)."""
         self._closed = True
+        self.trial.shutdown()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     # -- messages and drops ------------------------------------------------------------------

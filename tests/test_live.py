@@ -358,6 +358,7 @@ def test_a_full_disk_stops_the_recording_not_the_transcription(
     problem = session.recording_problem
     assert problem is not None and problem.startswith(f"{full}: the recording stopped at ")
     assert problem.endswith("MB free there); the transcript goes on, the audio will not be kept")
+    assert session.untold_recording_problem() == problem and session.untold_recording_problem() is None  # told once
     assert list(full.iterdir()) == []  # the partial FLAC is gone
     saved = session.save(tmp_path / "kept", "txt")
     assert list(saved) == ["transcript"] and saved["transcript"].read_text().splitlines() == [

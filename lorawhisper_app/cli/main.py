@@ -312,7 +312,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     session = LiveSession(engine, args.language, threshold=args.threshold, record_to=save)
     tty = sys.stdout.isatty() and not args.json
     width = os.get_terminal_size().columns - 1 if tty else 0
-    warned = {"backlog": 0.0, "overflows": 0, "recording": 0}
+    warned = {"backlog": 0.0, "overflows": 0}
 
     def show(event: LiveEvent) -> None:
         if args.json:
@@ -339,9 +339,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         if capture.overflows > warned["overflows"]:
             warned["overflows"] = capture.overflows
             _err(f"{capture.overflows} input overflow(s): the device lost audio")
-        if session.recording_problem is not None and not warned["recording"]:
-            warned["recording"] = 1
-            _err(session.recording_problem)
+        if problem := session.untold_recording_problem():
+            _err(problem)
 
     capture = AudioCapture(args.device, CAPTURE_BLOCK_S)
     # Ctrl+C is the way to stop: what was captured is still transcribed and kept. A second

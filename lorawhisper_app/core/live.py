@@ -250,6 +250,7 @@ class LiveSession:
         self._audio_path: Path | None = None  # where the audio lies once the recording ended
         # Why the recording stopped (a full disk); transcribing goes on without it.
         self.recording_problem: str | None = None
+        self._problem_told = False
         # The engine's lock guards its active adapters against other users of the engine.
         self._lock: threading.RLock = engine.lock
         self._ended: list[Utterance] = []  # closed by the VAD, final not yet sent
@@ -528,6 +529,14 @@ class LiveSession:
             f"{self._record_dir}: the recording stopped at {self.vad.position / SAMPLE_RATE:.1f} s "
             f"({one_line(error).rstrip('.')}{free}); the transcript goes on, the audio will not be kept"
         )
+
+    def untold_recording_problem(self) -> str | None:
+        """`recording_problem` the first time it is asked for after it arose, else None: what a
+        caller polling after each `process` should tell the user, once."""
+        if self.recording_problem is None or self._problem_told:
+            return None
+        self._problem_told = True
+        return self.recording_problem
 
     def result(self) -> TranscriptionResult:
         """The finals so far as one transcript, for the writers."""

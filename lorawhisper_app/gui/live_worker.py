@@ -49,7 +49,7 @@ class LiveWorker(QThread):
             with AudioCapture(self._device, block_seconds=CAPTURE_BLOCK_S) as capture:
                 capture.start()
                 self.status.emit("Listening")
-                paused = warned = False
+                paused = False
                 while not self._stop.is_set():
                     if self._paused.is_set() != paused:
                         paused = self._paused.is_set()
@@ -61,9 +61,8 @@ class LiveWorker(QThread):
                         audio = np.concatenate([block, audio])
                     for item in self.session.process(audio, capture.read_available):
                         self.event.emit(item)
-                    if self.session.recording_problem is not None and not warned:
-                        warned = True
-                        self.warning.emit(self.session.recording_problem)
+                    if problem := self.session.untold_recording_problem():
+                        self.warning.emit(problem)
                     self.meter.emit(capture.level_db, capture.backlog_seconds, capture.overflows)
                     if not paused and not capture.running:
                         name = capture.device.describe() if capture.device else "the microphone"

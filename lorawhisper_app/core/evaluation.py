@@ -140,7 +140,6 @@ def score(records: list[dict[str, object]]) -> EvaluationReport:
     return EvaluationReport(dict(per_language), overall, scored, [r for r in records if "error" in r])
 
 
-
 @dataclass
 class Comparison:
     """An adapter against the bare backbone on the same clips: what its "dev WER before and after" means."""

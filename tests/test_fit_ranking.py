@@ -15,7 +15,7 @@ from lorawhisper_app.core.decoding import SpecialTokens
 from lorawhisper_app.core.training.batches import collate, make_example
 from lorawhisper_app.core.training.config import TrainConfig
 from lorawhisper_app.core.training.datasets import pcm16
-from lorawhisper_app.core.training.fit_ranking import FRESH, mean_loss, rank_by_fit
+from lorawhisper_app.core.training.fit_ranking import FRESH, Fit, choose_start, mean_loss, rank_by_fit
 from lorawhisper_app.core.training.lora_setup import attach, trainable_state
 
 from conftest import SHARED_SPEECH
@@ -74,3 +74,15 @@ def test_the_cli_prints_the_fit_table_and_the_choice(capsys: pytest.CaptureFixtu
     assert lines[0] == "fit to the new data (16 clips; loss per token, lower is better):"
     assert lines[1].split() == [FRESH, "3.477"] and lines[2].split() == ["rw", "rw", "4.024"]
     assert lines[3] == "starting from rw"
+
+
+def test_fit_copies_a_close_adapter_and_starts_fresh_when_none_is_close() -> None:
+    """The losses measured here: Kinyarwanda's fresh start 3.667, Luganda's adapter 4.094 (1.12 times,
+    related: its copy helped), Swahili's 5.056 (1.38 times: its copy did far worse than fresh)."""
+    fresh, lg, sw, ha = Fit(FRESH, "", 3.667), Fit("lg", "lg", 4.094), Fit("sw", "sw", 5.056), Fit("ha", "ha", 5.260)
+    assert choose_start([fresh, lg, sw, ha]) == ("lg", "")
+    chosen, why = choose_start([fresh, sw, ha])
+    assert chosen == FRESH and why == ("the best-fitting adapter, sw, has 1.38 times a fresh start's loss; copies "
+                                       "beyond 1.25 times (unrelated languages) measured worse than fresh")
+    assert choose_start([Fit("sw", "sw", 2.0), fresh]) == ("sw", ""), "a copy that fits better than fresh is taken"
+    assert choose_start([fresh]) == (FRESH, "no installed adapter can be a start")

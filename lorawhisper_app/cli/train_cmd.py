@@ -132,7 +132,8 @@ class _Printer:
             print(f"fit to the new data ({event.data['clips']} clips; loss per token, lower is better):")
             for row in event.data["ranking"]:
                 print(f"  {row['language']:4} {row['adapter']:16} {row['loss']:.3f}")
-            print(f"starting from {event.data['chosen']}", flush=True)
+            why = event.data.get("why_fresh")
+            print(f"starting from {event.data['chosen']}" + (f": {why}" if why else ""), flush=True)
         elif event.kind == "eval":
             eta = f", ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
             print(f"step {event.step}/{event.total_steps}: dev WER {event.dev_wer:.3f} ({event.message}){eta}", flush=True)

@@ -5,10 +5,12 @@ project's data it puts the related language low (Luganda: Lingala first, Kinyarw
 Fit asks the adapters themselves: each candidate in turn is loaded as the new adapter's start
 (cut to `--warm-rank` directions when that is set, exactly as training would start from it)
 and scored by its teacher-forced cross-entropy per token on a fixed sample of the training
-clips. The fresh (cold) start is scored beside them for reference: on Luganda it fits better
-than any whole adapter (adapters are confident on their own language), yet starts copied from a
-neighbour lead a short run (docs/experiments.md), so it is reported, not chosen. Forward passes
-only: 9 to 16 s per adapter on a 2-core CPU (bfloat16, 16 clips).
+clips. The fresh (cold) start is scored beside them: it fits better than any whole adapter
+(adapters are confident on their own language), yet a copy of a related language's adapter leads
+a short run (docs/experiments.md). What decides is how much worse the best copy fits: a related
+language's within FIT_MAX_LOSS_RATIO times the fresh start's loss, an unrelated one's beyond it,
+and then the run starts fresh. Forward passes only: 9 to 16 s per adapter on a 2-core CPU
+(bfloat16, 16 clips).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from peft import PeftModel
 
 from ..adapter_store import AdapterInfo
 from .batches import IGNORE, Batch
-from .config import TrainConfig
+from .config import FIT_MAX_LOSS_RATIO, TrainConfig
 from .lora_setup import load_trainable_state, start_from, trainable_state
 
 FRESH = "(fresh)"  # not a valid adapter name, so it names no installed adapter
@@ -71,3 +73,17 @@ def rank_by_fit(
     finally:
         load_trainable_state(peft, config.name, fresh)
     return sorted(fits, key=lambda f: f.loss)
+
+
+def choose_start(fits: list[Fit], max_ratio: float = FIT_MAX_LOSS_RATIO) -> tuple[str, str]:
+    """The adapter a fit start copies (the best-fitting one), or FRESH when none is scored or the
+    best has more than `max_ratio` times the fresh start's loss; and, for FRESH, why in words."""
+    fresh = next(f.loss for f in fits if f.adapter == FRESH)
+    best = next((f for f in fits if f.adapter != FRESH), None)
+    if best is None:
+        return FRESH, "no installed adapter can be a start"
+    ratio = best.loss / fresh
+    if ratio > max_ratio:
+        return FRESH, (f"the best-fitting adapter, {best.adapter}, has {ratio:.2f} times a fresh start's loss; "
+                       f"copies beyond {max_ratio:.2f} times (unrelated languages) measured worse than fresh")
+    return best.adapter, ""

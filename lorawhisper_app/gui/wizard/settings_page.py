@@ -72,7 +72,8 @@ FIT_HINT = (
     "A short run: each clip is seen about {passes:.1f} times. In this project's measurements, starting from the "
     "installed adapter that already fits the recordings best made 3 to 9 % fewer word errors than a fresh start "
     "in runs of up to 4.3 passes (Kinyarwanda on 10 and 90 minutes, Luganda on 10; 11 pairs of runs), and did "
-    "no better from 7 passes on."
+    "no better from 7 passes on. That adapter was a related language's; when none fits closely, Best fit starts "
+    "fresh (a copy of an unrelated language's adapter did worse)."
 )
 
 
@@ -111,7 +112,8 @@ class SettingsPage(QWizardPage):
         self.fit_hint = QLabel(objectName="fitHint", wordWrap=True)
         self.fit_button = QPushButton("Start from the best fit", objectName="useFit")
         self.fit_button.setToolTip(
-            "Train from the installed adapter that fits your recordings best (scored as training starts)"
+            "Train from the installed adapter that fits your recordings best, or fresh if none fits closely "
+            "(scored as training starts)"
         )
         self.fit_button.clicked.connect(self.use_fit)
         self.fit_row = QWidget(objectName="fitHintRow")

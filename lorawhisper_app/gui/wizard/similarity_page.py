@@ -42,7 +42,8 @@ WARM_NOTE = (
     "For a short run (each clip seen up to 4.3 times), Best fit did better than fresh with every seed tried: "
     "Kinyarwanda on 10 minutes 0.80, 0.81 and 0.82 against 0.85, 0.86 and 0.86 (15 steps), on 90 minutes 0.82, "
     "0.81 and 0.80 against 0.85, 0.86 and 0.83 (15 steps) and 0.66 and 0.63 against 0.69 and 0.70 (45 steps); "
-    "Luganda on 10 minutes 0.90, 0.91 and 0.92 against 0.99, 0.95 and 0.96 (15 steps)."
+    "Luganda on 10 minutes 0.90, 0.91 and 0.92 against 0.99, 0.95 and 0.96 (15 steps). Those starts were a related "
+    "language's adapter; with only unrelated ones installed, a copy did worse, so Best fit then starts fresh."
 )
 _MIX_BATCH = 4  # clips per LID pass: small enough for steady progress and a quick cancel
 _ENGINE_POLL_S = 0.2
@@ -235,7 +236,7 @@ class SimilarityPage(QWizardPage):
         for n in neighbours:
             self._add_source(n, suggested=n is best)
         if neighbours:
-            self.warm_box.addItem("Best fit: the adapter that already fits your recordings best (scored as training starts)", WARM_FIT)
+            self.warm_box.addItem("Best fit: the adapter that already fits your recordings best, or fresh if none fits closely (scored as training starts)", WARM_FIT)
         top = ", ".join(f"{language_name(code)} {percent(p)}" for code, p in list(result.lid.items())[:4])
         token = f"<|{result.decode_token}|>"
         self.heard.setText(f"Whisper hears your recordings as: {top}. The adapter decodes with {token}.")

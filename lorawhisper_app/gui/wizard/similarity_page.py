@@ -43,7 +43,7 @@ WARM_NOTE = (
     "Kinyarwanda on 10 minutes 0.80, 0.81 and 0.82 against 0.85, 0.86 and 0.86 (15 steps), on 90 minutes 0.82, "
     "0.81 and 0.80 against 0.85, 0.86 and 0.83 (15 steps) and 0.66 and 0.63 against 0.69 and 0.70 (45 steps); "
     "Luganda on 10 minutes 0.90, 0.91 and 0.92 against 0.99, 0.95 and 0.96 (15 steps). Those starts were a related "
-    "language's adapter; with only unrelated ones installed, a copy did worse, so Best fit then starts fresh."
+    "language's adapter; with only unrelated ones installed, a copy did no better or far worse, so Best fit then starts fresh."
 )
 _MIX_BATCH = 4  # clips per LID pass: small enough for steady progress and a quick cancel
 _ENGINE_POLL_S = 0.2

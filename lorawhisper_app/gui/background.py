@@ -39,9 +39,6 @@ class BackgroundTask(QObject):
     def start(self) -> None:
         self._thread.start()
 
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
     def wait(self, timeout: float) -> bool:
         """Block until the work is over or `timeout` seconds have passed; True when it is over."""
         self._thread.join(timeout)

@@ -70,7 +70,7 @@ class AdapterTrial(QWidget):
     def set_adapter(self, info: AdapterInfo | None, usable: bool) -> None:
         """The selected adapter; `usable`: made for the backbone in use."""
         self.adapter = info if usable else None
-        self.button.setEnabled(self.adapter is not None and self.task is None)
+        self._show_state()
         if info is not None and not usable:
             self.button.setToolTip("This adapter was made for another backbone: it cannot run on this one")
         else:
@@ -107,7 +107,7 @@ class AdapterTrial(QWidget):
         self.task.failed.connect(lambda message: self._finished(message, "error"))
         self.task.cancelled.connect(lambda: self._finished(f"Trying {name} on {source.name} was cancelled.", "info"))
         self.progress.setRange(0, 0)  # busy until the clips are listed
-        self._set_running(True)
+        self._show_state()
         self.task.start()
 
     def cancel(self) -> None:
@@ -127,10 +127,12 @@ class AdapterTrial(QWidget):
 
     def _finished(self, text: str, kind: str) -> None:
         self.task = None
-        self._set_running(False)
+        self._show_state()
         self.report.emit(text, kind)
 
-    def _set_running(self, running: bool) -> None:
+    def _show_state(self) -> None:
+        """The button, progress and Cancel as the adapter and the trial under way (if any) have them."""
+        running = self.task is not None
         self.progress.setVisible(running)
         self.cancel_button.setVisible(running)
         self.cancel_button.setEnabled(running)

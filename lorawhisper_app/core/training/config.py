@@ -24,7 +24,7 @@ FIT_CLIPS = 16  # training clips each --warm-start fit candidate is scored on
 FIT_HELPS_MAX_PASSES = 6.0
 # What the adapter fit picks must fit the new data within this multiple of a fresh start's loss
 # per token, else the run starts fresh. Related languages' copies measured 1.12 (lg for rw) and
-# 1.16 (rw for lg) and helped; the best unrelated one, sw, 1.38 and 1.39, and for rw its copy
+# 1.16 (rw for lg) and helped; the best unrelated one, sw, 1.38 and 1.34, and for rw its copy
 # ended far behind a fresh start (docs/experiments.md, "When no related adapter is installed").
 FIT_MAX_LOSS_RATIO = 1.25
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from lorawhisper_app.core.adapter_store import AdapterStore, bundled_adapter_dir
 from lorawhisper_app.core.engine import Engine
-from lorawhisper_app.core.evaluation import Comparison
+from lorawhisper_app.core.evaluation import Clips, Comparison
 from lorawhisper_app.gui.adapter_trial import comparison_text
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.main_window import MainWindow
@@ -88,13 +88,22 @@ def test_trying_the_swahili_adapter_on_swahili_recordings(qtbot, tmp_path: Path,
         pass
     assert reported.args[1] == "error" and reported.args[0].startswith(f"{empty}: no audio files found")
 
+    others = tmp_path / "yoruba.jsonl"  # a manifest's clips of other languages are not the adapter's to try
+    others.write_text(json.dumps({"path": str(recordings / "broken.wav"), "text": "oro", "language": "yo"}) + "\n")
+    trial.run(others)
+    with qtbot.waitSignal(trial.report, timeout=TIMEOUT_MS) as reported:
+        pass
+    assert reported.args == [f"{others}: no clips with transcripts in sw to try sw on", "error"]
+
 
 def test_the_outcome_says_which_way_it_went() -> None:
     worse = Comparison("rw", "sw")
     worse.with_adapter.add("a b c d", "a x y d")
     worse.without.add("a b c d", "a b c x")
-    assert comparison_text(worse, Path("/data/talks"), []) == (
+    assert comparison_text(worse, Clips([], [], ""), Path("/data/talks")) == (
         "rw on 1 clip of talks: 50.0 % of words wrong with it, 25.0 % without (100 % more errors)")
     worse.unreadable += ["/data/talks/b.wav: not audio", "/data/talks/c.wav: not audio"]
-    assert comparison_text(worse, Path("/data/talks"), ["/data/talks/a.wav: no a.txt beside it: left out"]).endswith(
-        ". Left out: /data/talks/a.wav: no a.txt beside it: left out, and 2 more")
+    left_out = Clips([], ["/data/talks/a.wav: no a.txt beside it: left out"], "dev.tsv")
+    assert comparison_text(worse, left_out, Path("/data/talks")) == (
+        "rw on 1 clip of talks (dev.tsv): 50.0 % of words wrong with it, 25.0 % without (100 % more errors). "
+        "Left out: /data/talks/a.wav: no a.txt beside it: left out, and 2 more")

@@ -14,10 +14,12 @@ import pytest
 import soundfile as sf
 
 from lorawhisper_app.core.audio import SAMPLE_RATE, load_audio
+from lorawhisper_app.core.evaluation import read_clips
 from lorawhisper_app.core.training.datasets import (
     MAX_CLIP_SECONDS,
     DatasetError,
     DatasetReport,
+    ListedClip,
     list_transcribed,
     load_dataset,
     require_enough,
@@ -183,16 +185,29 @@ def test_listing_for_scoring_takes_the_held_out_part_and_leaves_out_what_needs_n
     copies = copy_clips(rows, tmp_path / "clips")
     write_cv_table(tmp_path / "validated.tsv", rows, copies)
     listed = list_transcribed(tmp_path)
-    assert listed.part == "" and [audio for _, audio, _ in listed.clips] == copies and listed.problems == []
+    assert listed.part == "" and [clip.audio for clip in listed.clips] == copies and listed.problems == []
 
     rows[4]["text"] = " "
     write_cv_table(tmp_path / "dev.tsv", [rows[2], rows[3], rows[3], rows[4]], [copies[2], copies[3], copies[3], copies[4]])
     copies[2].unlink()
     listed = list_transcribed(tmp_path)
     assert listed.part == "dev.tsv"
-    assert listed.clips == [(f"clips/{copies[3].name}", copies[3], rows[3]["text"])]
+    assert listed.clips == [ListedClip(copies[3], "", rows[3]["text"], f"clips/{copies[3].name}")]
     assert [(p.kind, p.path) for p in listed.problems] == [
         ("missing audio", copies[2]), ("duplicate", copies[3]), ("empty transcript", copies[4])]
+
+
+def test_scoring_a_manifest_keeps_each_rows_language(swahili: list[dict], tmp_path: Path) -> None:
+    """`lorawhisper evaluate` scores a JSONL manifest per language; a row without one gets the language
+    named on the command line, as the clips of the other layouts do."""
+    copies = copy_clips(swahili[:3], tmp_path)
+    languages = [{"language": "sw"}, {"language": "yo"}, {}]
+    manifest = write_jsonl(tmp_path / "mixed.jsonl", [
+        {"path": copy.name, "text": row["text"], **language} for copy, row, language in zip(copies, swahili, languages)])
+    assert [clip.language for clip in list_transcribed(manifest).clips] == ["sw", "yo", ""]
+    clips = read_clips(manifest, "ha")
+    assert [(clip.audio, clip.language) for clip in clips.rows] == [(copies[0], "sw"), (copies[1], "yo"), (copies[2], "ha")]
+    assert clips.left_out == [] and clips.part == ""
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "empty-folder", "missing.jsonl"])

@@ -235,9 +235,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lorawhisper_app.core.training.datasets import clip_count
 
     named = args.language if args.language not in ("auto", FROM_MANIFEST) else ""
-    rows, left_out = read_clips(args.manifest, named)
-    for line in left_out:
+    clips = read_clips(args.manifest, named)
+    for line in clips.left_out:
         _err(line)
+    if clips.part:
+        _err(f"{args.manifest}: scoring its held-out part, {clips.part}")
+    rows = clips.rows
     if args.only_language:
         rows = [r for r in rows if r.language in args.only_language]
     if args.limit:

@@ -10,63 +10,35 @@ and left out of the scores; the others go on.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .audio import load_audio
 from .engine import Engine
-from .errors import AudioError, LoraWhisperError
+from .errors import AudioError
 from .metrics import ErrorCounts, char_errors, word_errors
 from .routing import AUTO, NO_ADAPTER, RoutingOptions
-from .training.datasets import list_transcribed
+from .training.datasets import ListedClip, list_transcribed
 
 FROM_MANIFEST = "from-manifest"
 
 
 @dataclass(frozen=True)
-class ManifestRow:
-    audio: Path
-    language: str
-    text: str
-    id: str
+class Clips:
+    rows: list[ListedClip]
+    left_out: list[str]  # one line for each listed clip left out, naming it and why
+    part: str            # "dev.tsv" when only a Common Voice folder's dev part is scored, else ""
 
 
-def read_manifest(path: str | Path) -> list[ManifestRow]:
-    path = Path(path)
-    if not path.is_file():
-        raise LoraWhisperError(f"{path}: manifest not found")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            audio = Path(item["path"])
-            rows.append(
-                ManifestRow(
-                    audio if audio.is_absolute() else path.parent / audio,
-                    str(item.get("language") or ""),
-                    str(item["text"]),
-                    str(item.get("id") or audio.stem),
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise LoraWhisperError(f"{path}:{number}: not a manifest line with path and text ({exc})") from exc
-    return rows
-
-
-def read_clips(source: str | Path, language: str = "") -> tuple[list[ManifestRow], list[str]]:
-    """The clips to score at `source` and one line for each listed clip left out. A JSONL
-    manifest keeps each row's language; clips of any other layout get `language`."""
-    if Path(source).suffix.lower() == ".jsonl":
-        return read_manifest(source), []
+def read_clips(source: str | Path, language: str = "") -> Clips:
+    """The clips to score at `source`. A JSONL row keeps its own language; the other clips
+    get `language`."""
     listed = list_transcribed(source)
-    rows = [ManifestRow(audio, language, text, clip_id) for clip_id, audio, text in listed.clips]
-    return rows, [f"{problem.path}: {problem.detail}" for problem in listed.problems]
+    rows = [replace(clip, language=clip.language or language) for clip in listed.clips]
+    return Clips(rows, [f"{problem.path}: {problem.detail}" for problem in listed.problems], listed.part)
 
 
 @dataclass
@@ -102,7 +74,7 @@ class EvaluationReport:
 
 def iter_evaluation(
     engine: Engine,
-    rows: list[ManifestRow],
+    rows: list[ListedClip],
     language: str,
     moe_k: int = 0,
     adapter: str | None = None,
@@ -159,7 +131,7 @@ class Comparison:
 
 def compare_with_bare(
     engine: Engine,
-    rows: list[ManifestRow],
+    rows: list[ListedClip],
     adapter: str,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QProgressBar, QPu
 
 from lorawhisper_app.core.adapter_store import AdapterInfo
 from lorawhisper_app.core.errors import LoraWhisperError
-from lorawhisper_app.core.evaluation import Comparison, compare_with_bare, read_clips
+from lorawhisper_app.core.evaluation import Clips, Comparison, compare_with_bare, read_clips
 from lorawhisper_app.core.training.datasets import clip_count
 from lorawhisper_app.gui.background import BackgroundTask
 from lorawhisper_app.gui.engine_holder import EngineHolder
@@ -21,15 +21,16 @@ from lorawhisper_app.gui.engine_holder import EngineHolder
 TABLE_FILTER = "Clips with transcripts (*.jsonl *.csv *.tsv)"
 
 
-def comparison_text(comparison: Comparison, source: Path, left_out: list[str]) -> str:
+def comparison_text(comparison: Comparison, clips: Clips, source: Path) -> str:
     """e.g. "sw on 12 clips of talks: 35.7 % of words wrong with it, 95.5 % without (63 % fewer errors)"."""
     after, before = comparison.with_adapter.words.rate, comparison.without.words.rate
-    text = (f"{comparison.adapter} on {clip_count(comparison.with_adapter.clips)} of {source.name}: "
+    where = f"{source.name} ({clips.part})" if clips.part else source.name
+    text = (f"{comparison.adapter} on {clip_count(comparison.with_adapter.clips)} of {where}: "
             f"{after * 100:.1f} % of words wrong with it, {before * 100:.1f} % without")
     fewer = comparison.fewer_errors
     if fewer is not None:
         text += f" ({fewer * 100:.0f} % fewer errors)" if fewer >= 0 else f" ({-fewer * 100:.0f} % more errors)"
-    skipped = left_out + comparison.unreadable
+    skipped = clips.left_out + comparison.unreadable
     if skipped:
         more = f", and {len(skipped) - 1} more" if len(skipped) > 1 else ""
         text += f". Left out: {skipped[0]}{more}"
@@ -93,17 +94,21 @@ class AdapterTrial(QWidget):
             return
         name, language, holder = self.adapter.name, self.adapter.meta.language, self.holder
 
-        def work(progress: Callable[[int, int], None], cancel: threading.Event) -> tuple[Comparison, list[str]]:
-            rows, left_out = read_clips(source, language)
+        def work(progress: Callable[[int, int], None], cancel: threading.Event) -> tuple[Comparison, Clips]:
+            clips = read_clips(source, language)
+            # A manifest of several languages: only this adapter's clips.
+            rows = [row for row in clips.rows if row.language == language]
             if not rows:
+                left_out = clips.left_out
                 reason = f" ({left_out[0]}{', and more' if len(left_out) > 1 else ''})" if left_out else ""
-                raise LoraWhisperError(f"{source}: no clips with transcripts to try {name} on{reason}")
+                among = f" in {language}" if clips.rows else ""
+                raise LoraWhisperError(f"{source}: no clips with transcripts{among} to try {name} on{reason}")
             progress(0, len(rows))
-            return compare_with_bare(holder.wait(), rows, name, progress, cancel), left_out
+            return compare_with_bare(holder.wait(), rows, name, progress, cancel), clips
 
         self.task = BackgroundTask(work, "adapter-trial", self)
         self.task.progress.connect(self._progress)
-        self.task.done.connect(lambda result: self._finished(comparison_text(result[0], source, result[1]), "info"))
+        self.task.done.connect(lambda result: self._finished(comparison_text(*result, source), "info"))
         self.task.failed.connect(lambda message: self._finished(message, "error"))
         self.task.cancelled.connect(lambda: self._finished(f"Trying {name} on {source.name} was cancelled.", "info"))
         self.progress.setRange(0, 0)  # busy until the clips are listed

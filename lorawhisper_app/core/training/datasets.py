@@ -165,10 +165,18 @@ def load_dataset(
 
 
 @dataclass(frozen=True)
-class Listed:
-    """The clips a data source lists with their transcripts, their audio not yet decoded."""
+class ListedClip:
+    """A clip as a data source lists it, its audio not yet decoded."""
 
-    clips: list[tuple[str, Path, str]]  # id, audio file, transcript
+    audio: Path
+    language: str  # a JSONL row's own "language"; "" where the source gives none
+    text: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Listed:
+    clips: list[ListedClip]
     problems: list[DataProblem]
     part: str  # "dev.tsv" when a Common Voice folder's held-out part was taken, else ""
 
@@ -181,7 +189,7 @@ def list_transcribed(source: str | Path) -> Listed:
     part, name = (listing.dev, "dev.tsv") if listing.dev is not None else (listing.train, "")
     problems = list(part.problems)
     kept = _screen(part.entries, problems)
-    return Listed([(e.id, e.audio, e.text) for e in kept.values()], problems, name)
+    return Listed([ListedClip(e.audio, e.language, e.text, e.id) for e in kept.values()], problems, name)
 
 
 def clip_count(n: int, adjective: str = "") -> str:
@@ -213,6 +221,7 @@ class _Entry:
     text: str
     origin: str           # where it was listed, for messages: "line 4 of train.tsv"
     text_file: Path | None = None
+    language: str = ""    # a JSONL row's own language
 
 
 @dataclass
@@ -305,7 +314,7 @@ def _read_jsonl(path: Path, language: str | None) -> _Part:
         if language and row_language and str(row_language).lower() != language.lower():
             continue
         given_id = str(item["id"]) if item.get("id") else None
-        _add_row(part, item["path"], item["text"], path, number, path.parent, path.parent, given_id)
+        _add_row(part, item["path"], item["text"], path, number, path.parent, path.parent, given_id, str(row_language or ""))
     return part
 
 
@@ -356,7 +365,7 @@ def _columns(path: Path, header: list[str]) -> tuple[int, int]:
 
 def _add_row(
     part: _Part, audio: str, text: str, listing: Path, line: int, base: Path, root: Path,
-    given_id: str | None = None,
+    given_id: str | None = None, language: str = "",
 ) -> None:
     """Add one manifest or table row; paths are relative to ``base``, ids to ``root``."""
     origin = f"line {line} of {listing.name}"
@@ -364,7 +373,7 @@ def _add_row(
         part.problems.append(DataProblem("missing audio", listing, f"{origin} has no audio path: left out"))
         return
     path = Path(os.path.abspath(base / Path(audio.strip()).expanduser()))
-    part.entries.append(_Entry(given_id or _relative_id(path, root), path, _clean(text), origin))
+    part.entries.append(_Entry(given_id or _relative_id(path, root), path, _clean(text), origin, language=language))
 
 
 def _read_text(path: Path) -> str:

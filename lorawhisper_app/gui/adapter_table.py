@@ -4,7 +4,6 @@ column, and the details pane's HTML."""
 from __future__ import annotations
 
 import html
-import json
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from lorawhisper_app.core.adapter_meta import DevWer
 from lorawhisper_app.core.adapter_store import ROUTER_FILE, AdapterInfo
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.gui.files_panel import paths_from_mime
+from lorawhisper_app.gui.training_record import json_text, training_rows
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -240,11 +240,11 @@ def details_html(info: AdapterInfo, compatible: bool | None, backbone_note: str)
     ]
     if meta.mixture:
         rows.append(("MoE mixture", format_mixture(meta.mixture)))
-    rows += [(f"Training: {key}", _value_text(value)) for key, value in meta.training_data.items() if key != "router"]
+    rows += training_rows(meta.training_data)
     if not meta.training_data:
         rows.append(("Training data", "not recorded"))
     rows += [("Created", meta.created), ("App version", meta.app_version)]
-    rows += [(key, _value_text(value)) for key, value in meta.extra.items()]
+    rows += [(key, json_text(value)) for key, value in meta.extra.items()]
     colour = OTHER_BACKBONE_COLOUR if compatible is False else None
     cells = "".join(
         f'<tr><td style="padding-right:12px"><b>{html.escape(label)}</b></td>'
@@ -252,10 +252,6 @@ def details_html(info: AdapterInfo, compatible: bool | None, backbone_note: str)
         for label, value in rows
     )
     return f"<h3>{html.escape(meta.name)}</h3><table>{cells}</table>"
-
-
-def _value_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _colour_attr(colour: str | None) -> str:

@@ -16,6 +16,7 @@ WARM_AUTO = "auto"
 WARM_FIT = "fit"
 WARM_NONE = "none"
 FIT_CLIPS = 16  # training clips each --warm-start fit candidate is scored on
+FRESH = "(fresh)"  # the fresh start among fit's candidates: not a valid adapter name, so it names none
 # In docs/experiments.md a start from the related language's adapter (what fit picks) beat a
 # fresh one in each of 11 pairs of runs that passed over the training data 0.5 to 4.3 times
 # (Kinyarwanda on 10 and 90 minutes, Luganda on 10; 15 and 45 steps; up to three seeds), tied at

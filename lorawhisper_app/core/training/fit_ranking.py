@@ -24,10 +24,8 @@ from peft import PeftModel
 
 from ..adapter_store import AdapterInfo
 from .batches import IGNORE, Batch
-from .config import FIT_MAX_LOSS_RATIO, TrainConfig
+from .config import FIT_MAX_LOSS_RATIO, FRESH, TrainConfig
 from .lora_setup import load_trainable_state, start_from, trainable_state
-
-FRESH = "(fresh)"  # not a valid adapter name, so it names no installed adapter
 
 
 @dataclass(frozen=True)

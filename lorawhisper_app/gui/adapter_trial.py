@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QProgressBar, QPushButton, QWidget
 
 from lorawhisper_app.core.adapter_store import AdapterInfo
+from lorawhisper_app.core.decoding import Cancelled
 from lorawhisper_app.core.errors import LoraWhisperError
 from lorawhisper_app.core.evaluation import Clips, Comparison, compare_with_bare, read_clips
 from lorawhisper_app.core.training.datasets import clip_count
@@ -104,7 +105,10 @@ class AdapterTrial(QWidget):
                 among = f" in {language}" if clips.rows else ""
                 raise LoraWhisperError(f"{source}: no clips with transcripts{among} to try {name} on{reason}")
             progress(0, len(rows))
-            return compare_with_bare(holder.wait(), rows, name, progress, cancel), clips
+            engine = holder.wait_unless_cancelled(cancel)  # the backbone may still be loading
+            if engine is None:
+                raise Cancelled
+            return compare_with_bare(engine, rows, name, progress, cancel), clips
 
         self.task = BackgroundTask(work, "adapter-trial", self)
         self.task.progress.connect(self._progress)

@@ -127,3 +127,14 @@ class EngineHolder(QObject):
         if engine is None:
             raise LoraWhisperError(self._error or "the backbone is still loading")
         return engine
+
+    def wait_unless_cancelled(self, cancel: threading.Event, poll_s: float = 0.2) -> "Engine | None":
+        """Like `wait`, in short steps so that setting `cancel` ends the wait (None);
+        raises when the backbone failed to load."""
+        while not cancel.is_set():
+            try:
+                return self.wait(poll_s)
+            except LoraWhisperError:
+                if self._error is not None:
+                    raise
+        return None

@@ -29,7 +29,6 @@ from lorawhisper_app.core.writers import write_result
 from lorawhisper_app.gui.engine_holder import EngineHolder
 
 if TYPE_CHECKING:  # these pull in torch, which the window should not wait for
-    from lorawhisper_app.core.engine import Engine
     from lorawhisper_app.core.transcriber import ProgressFn
 
 Index = QModelIndex | QPersistentModelIndex
@@ -172,7 +171,7 @@ class QueueWorker(QObject):
         from lorawhisper_app.core.decoding import Cancelled  # pulls in torch: with the first job, off the GUI thread
 
         try:
-            engine = self._engine(cancel)
+            engine = self._holder.wait_unless_cancelled(cancel)
             if engine is None:
                 raise Cancelled()
             result = engine.transcribe(task.path, task.routing, progress=self._reporter(task.job_id), cancel=cancel)
@@ -184,17 +183,6 @@ class QueueWorker(QObject):
             self.job_failed.emit(task.job_id, f"{type(exc).__name__}: {one_line(exc)}")
         else:
             self.job_done.emit(task.job_id, result, *self._keep(task, result))
-
-    def _engine(self, cancel: threading.Event) -> Engine | None:
-        """The engine once loaded (None if cancelled first), waiting in short steps so that
-        a cancel is heard; raises when the engine failed to load."""
-        while not cancel.is_set():
-            try:
-                return self._holder.wait(0.25)
-            except LoraWhisperError:
-                if self._holder.error is not None:
-                    raise
-        return None
 
     def _reporter(self, job_id: str) -> ProgressFn:
         """A progress callback that emits the fraction done and the time left (elapsed / fraction)."""

@@ -46,7 +46,6 @@ WARM_NOTE = (
     "language's adapter; with only unrelated ones installed, a copy did no better or far worse, so Best fit then starts fresh."
 )
 _MIX_BATCH = 4  # clips per LID pass: small enough for steady progress and a quick cancel
-_ENGINE_POLL_S = 0.2
 
 
 class SimilarityChart(BarChart):
@@ -159,17 +158,9 @@ class SimilarityPage(QWizardPage):
         from lorawhisper_app.core.training.estimate import training_device
         from lorawhisper_app.core.training.similarity import lid_sample, mean_lid, rank_neighbours
 
-        holder = self.state.holder
-        holder.start()
-        while True:  # the backbone may still be loading: wait for it, but stay cancellable
-            if cancel.is_set():
-                raise LoraWhisperError("cancelled")
-            try:
-                engine = holder.wait(_ENGINE_POLL_S)
-                break
-            except LoraWhisperError:
-                if not holder.loading:
-                    raise
+        engine = self.state.holder.wait_unless_cancelled(cancel)  # the backbone may still be loading
+        if engine is None:
+            raise LoraWhisperError("cancelled")
         by_id = {clip.id: clip for clip in report.train}
         sample = [by_id[cid] for cid in lid_sample(list(by_id))]
         totals: dict[str, float] = {}

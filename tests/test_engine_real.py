@@ -413,7 +413,8 @@ def test_cli_evaluate_takes_a_folder_and_goes_on_past_a_corrupt_clip(
     assert f"lorawhisper: {tmp_path / 'untranscribed.wav'}: no untranscribed.txt beside it: left out" in lines
     assert any(line.startswith(f"lorawhisper: {tmp_path / 'broken.wav'}: ") and line.endswith("; left out of the scores")
                for line in lines), err
-    assert lines[-1] == "lorawhisper: 1 clip could not be read and is not in the scores (each named above)"
+    assert lines[-2:] == ["lorawhisper: 1 clip could not be read and is not in the scores (each named above)",
+                          "lorawhisper: 1 listed clip left out before decoding (each named above)"]
 
     (tmp_path / f"{chosen[0]}.opus").unlink()
     (tmp_path / f"{chosen[1]}.opus").unlink()

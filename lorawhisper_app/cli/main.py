@@ -276,8 +276,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if report.unreadable:
         _err(f"{clip_count(len(report.unreadable))} could not be read and {'is' if len(report.unreadable) == 1 else 'are'} "
              "not in the scores (each named above)")
-        return EXIT_PARTIAL
-    return 0
+    if clips.left_out:
+        _err(f"{clip_count(len(clips.left_out), 'listed')} left out before decoding (each named above)")
+    return EXIT_PARTIAL if report.unreadable or clips.left_out else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -423,6 +423,28 @@ def test_cli_evaluate_takes_a_folder_and_goes_on_past_a_corrupt_clip(
     assert capsys.readouterr().err.splitlines()[-1] == f"lorawhisper: {tmp_path}: none of its clips could be read (each named above)"
 
 
+def test_cli_evaluate_scores_a_common_voice_folders_dev_part(
+    cli_engine: list[object], clips: dict[str, Clip], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """validated.tsv lists every clip, dev.tsv the held-out ones: only those are scored, and it says so."""
+    name = "fleurs_cuttledoc_es_002"
+    (tmp_path / "clips").mkdir()
+    held_out = tmp_path / "clips" / f"{name}{clips[name].audio.suffix}"
+    held_out.write_bytes(clips[name].audio.read_bytes())
+    trained_on = tmp_path / "clips" / f"trained{clips[name].audio.suffix}"
+    trained_on.write_bytes(clips[name].audio.read_bytes())
+    header = "client_id\tpath\tsentence\n"
+    (tmp_path / "validated.tsv").write_text(
+        header + f"a\t{trained_on.name}\tuna frase\n" + f"a\t{held_out.name}\t{clips[name].text}\n", encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text(header + f"a\t{held_out.name}\t{clips[name].text}\n", encoding="utf-8")
+
+    assert cli.main(["evaluate", str(tmp_path), "--language", "es", "--json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out.splitlines()[-1])
+    assert [r["id"] for r in report["clips"]] == [f"clips/{held_out.name}"] and set(report["languages"]) == {"es"}
+    assert f"lorawhisper: {tmp_path}: scoring its held-out part, dev.tsv" in err.splitlines()
+
+
 def test_cli_adapters_round_trip(
     engine: Engine, synthetic_adapter: Path, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,4 +1,4 @@
-"""The engine (core) and the CLI never import Qt or the GUI."""
+"""The engine (core) and the CLI never import Qt or the GUI; the window does not wait for torch."""
 
 from __future__ import annotations
 
@@ -57,3 +57,12 @@ def test_core_and_cli_import_without_qt():
     assert report["failed"] == {}, report["failed"]
     assert len(report["imported"]) > 2  # the walk found modules, not just the two packages
     assert report["qt"] == [], f"Qt was imported by the engine or the CLI: {report['qt']}"
+
+
+def test_the_window_opens_without_torch():
+    """torch and transformers take seconds to import; the window shows first and the backbone
+    loads behind it, so nothing the window imports at start may pull them in."""
+    code = "import sys, lorawhisper_app.gui.main_window; print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]"], f"imported at start: {result.stdout.strip()}"

@@ -72,7 +72,7 @@ def _describe_route(route) -> str:  # noqa: ANN001
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from lorawhisper_app.cli.progress import ProgressBar
-    from lorawhisper_app.core.decoding import Cancelled
+    from lorawhisper_app.core.errors import Cancelled
     from lorawhisper_app.core.writers import write_result
 
     files = _audio_files(args.files)
@@ -230,7 +230,7 @@ def cmd_adapters(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lorawhisper_app.cli.progress import ProgressBar
-    from lorawhisper_app.core.decoding import Cancelled
+    from lorawhisper_app.core.errors import Cancelled
     from lorawhisper_app.core.evaluation import FROM_MANIFEST, iter_evaluation, read_clips, score
     from lorawhisper_app.core.training.datasets import clip_count
 

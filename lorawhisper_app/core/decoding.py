@@ -18,13 +18,10 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperTokenizer
 
 from .decoder_steps import DecoderSteps
+from .errors import Cancelled
 from .features import window_features
 
 SECONDS_PER_TIMESTAMP = 0.02
-
-
-class Cancelled(Exception):
-    """Raised inside the engine when a cancel event is set."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ class LoraWhisperError(Exception):
     """Base of every error that is the user's input, not a bug."""
 
 
+class Cancelled(Exception):
+    """Raised inside the engine when a cancel event is set."""
+
+
 class AudioError(LoraWhisperError):
     """An audio file that cannot be read or holds no audio."""
 

@@ -15,13 +15,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .audio import load_audio
-from .engine import Engine
 from .errors import AudioError
 from .metrics import ErrorCounts, char_errors, word_errors
 from .routing import AUTO, NO_ADAPTER, RoutingOptions
 from .training.datasets import ListedClip, list_transcribed
+
+if TYPE_CHECKING:  # the engine pulls in torch; scoring code is also imported by the window at start
+    from .engine import Engine
 
 FROM_MANIFEST = "from-manifest"
 
@@ -138,7 +141,7 @@ def compare_with_bare(
 ) -> Comparison:
     """Each clip transcribed with `adapter` and with no adapter, both decoding with the adapter's
     token (a language Whisper lacks keeps its stand-in). Each clip's audio is decoded once.
-    `progress(done, total)` counts clips; a set `cancel` raises decoding.Cancelled."""
+    `progress(done, total)` counts clips; a set `cancel` raises errors.Cancelled."""
     token = engine.route(RoutingOptions(adapter=adapter), None).decode_token
     bare = RoutingOptions(token or AUTO, adapter=NO_ADAPTER)
     comparison = Comparison(adapter, token)

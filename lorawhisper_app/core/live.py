@@ -52,8 +52,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .decoding import Cancelled, WindowDecoder
-from .errors import StorageError, one_line, write_problem
+from .decoding import WindowDecoder
+from .errors import Cancelled, StorageError, one_line, write_problem
 from .features import FRAMES_PER_SECOND, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel, pad_frames
 from .results import Route, Segment, TranscriptionResult
 from .routing import AUTO, RoutingOptions

@@ -12,8 +12,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QProgressBar, QPushButton, QWidget
 
 from lorawhisper_app.core.adapter_store import AdapterInfo
-from lorawhisper_app.core.decoding import Cancelled
-from lorawhisper_app.core.errors import LoraWhisperError
+from lorawhisper_app.core.errors import Cancelled, LoraWhisperError
 from lorawhisper_app.core.evaluation import Clips, Comparison, compare_with_bare, read_clips
 from lorawhisper_app.core.training.datasets import clip_count
 from lorawhisper_app.gui.background import BackgroundTask

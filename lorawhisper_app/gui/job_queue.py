@@ -20,7 +20,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QBrush, QColor
 
 from lorawhisper_app.core.audio import audio_duration
-from lorawhisper_app.core.errors import LoraWhisperError, one_line
+from lorawhisper_app.core.errors import Cancelled, LoraWhisperError, one_line
 from lorawhisper_app.core.job_store import RETRYABLE, Job, JobStatus, JobStore, now_iso
 from lorawhisper_app.core.languages import language_name, whisper_languages
 from lorawhisper_app.core.results import TranscriptionResult
@@ -168,8 +168,6 @@ class QueueWorker(QObject):
 
     def _run(self, task: Task, cancel: threading.Event) -> None:
         """Transcribe one task and report how it ended, by exactly one signal."""
-        from lorawhisper_app.core.decoding import Cancelled  # pulls in torch: with the first job, off the GUI thread
-
         try:
             engine = self._holder.wait_unless_cancelled(cancel)
             if engine is None:

@@ -69,9 +69,17 @@ def test_trying_the_swahili_adapter_on_swahili_recordings(qtbot, tmp_path: Path,
     assert with_it < without and fewer == round(100 * (without - with_it) / without)
     assert found[4].startswith(f"{recordings / 'broken.wav'}: ")  # named, with what is wrong with it
     assert manager.message_bar.isVisible() and manager.message.text() == text
+    results = trial.results  # the clips one by one, in a window of their own
+    assert results is not None and results.isVisible() and results.summary.text() == text
+    table = results.table
+    references = {" ".join(p.read_text(encoding="utf-8").split()) for p in recordings.glob("*.txt") if p.stem != "broken"}
+    assert table.rowCount() == 2 and {table.item(row, 0).text() for row in range(2)} == references
+    wrong = [tuple(int(n) for n in table.item(row, 3).text().split(" → ")) for row in range(2)]
+    assert sum(w for w, _ in wrong) > sum(a for _, a in wrong)  # fewer wrong words with the adapter, as the totals say
     assert not trial.progress.isVisible() and trial.button.isEnabled()
     SCREENSHOTS.mkdir(exist_ok=True)
     assert window.grab().save(str(SCREENSHOTS / "adapter_trial.png"))
+    assert results.grab().save(str(SCREENSHOTS / "adapter_trial_results.png"))
 
     trial.run(recordings)
     qtbot.mouseClick(trial.cancel_button, Qt.MouseButton.LeftButton)

@@ -182,8 +182,8 @@ def test_add_a_language_end_to_end(qtbot, tmp_path: Path, swahili: Path) -> None
     dev = json.loads((record.run_dir / "dev.json").read_text(encoding="utf-8"))
     assert result.table.rowCount() == min(3, len(dev)) == len(result.samples)
     references = {clip["text"] for clip in dev}
-    assert all(sample.reference in references for sample in result.samples)
-    assert result.table.item(0, 0).text() == result.samples[0].reference
+    assert all(sample.clip.text in references for sample in result.samples)
+    assert result.table.item(0, 0).text() == result.samples[0].clip.text
     shoot(wizard, "wizard_6_result.png")
     result.name_edit.setText("Bad Name")
     assert not result.isComplete()

@@ -115,6 +115,20 @@ def score(records: list[dict[str, object]]) -> EvaluationReport:
     return EvaluationReport(dict(per_language), overall, scored, [r for r in records if "error" in r])
 
 
+@dataclass(frozen=True)
+class ClipComparison:
+    """One clip's transcripts without and with the adapter."""
+
+    clip: ListedClip
+    without: str
+    with_adapter: str
+
+    @property
+    def word_errors(self) -> tuple[int, int]:
+        """Wrong words without and with the adapter."""
+        return word_errors(self.clip.text, self.without).errors, word_errors(self.clip.text, self.with_adapter).errors
+
+
 @dataclass
 class Comparison:
     """An adapter against the bare backbone on the same clips: what its "dev WER before and after" means."""
@@ -124,6 +138,7 @@ class Comparison:
     with_adapter: LanguageScore = field(default_factory=LanguageScore)
     without: LanguageScore = field(default_factory=LanguageScore)
     unreadable: list[str] = field(default_factory=list)  # one line a clip whose audio could not be read
+    clips: list[ClipComparison] = field(default_factory=list)  # the clips scored, in order
 
     @property
     def fewer_errors(self) -> float | None:
@@ -153,10 +168,11 @@ def compare_with_bare(
         except AudioError as exc:
             comparison.unreadable.append(str(exc))
             continue
-        adapted = engine.transcribe(audio, RoutingOptions(adapter=adapter), cancel=cancel)
-        plain = engine.transcribe(audio, bare, cancel=cancel)
-        comparison.with_adapter.add(row.text, adapted.text)
-        comparison.without.add(row.text, plain.text)
+        adapted = engine.transcribe(audio, RoutingOptions(adapter=adapter), cancel=cancel).text.strip()
+        plain = engine.transcribe(audio, bare, cancel=cancel).text.strip()
+        comparison.with_adapter.add(row.text, adapted)
+        comparison.without.add(row.text, plain)
+        comparison.clips.append(ClipComparison(row, plain, adapted))
     if progress is not None:
         progress(len(rows), len(rows))
     return comparison

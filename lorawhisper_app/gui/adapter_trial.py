@@ -7,15 +7,27 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lorawhisper_app.core.adapter_store import AdapterInfo
 from lorawhisper_app.core.errors import Cancelled, LoraWhisperError
 from lorawhisper_app.core.evaluation import Clips, Comparison, compare_with_bare, read_clips
 from lorawhisper_app.core.training.datasets import clip_count
 from lorawhisper_app.gui.background import BackgroundTask
+from lorawhisper_app.gui.comparison_table import ComparisonTable
 from lorawhisper_app.gui.engine_holder import EngineHolder
 
 TABLE_FILTER = "Clips with transcripts (*.jsonl *.csv *.tsv)"
@@ -37,9 +49,28 @@ def comparison_text(comparison: Comparison, clips: Clips, source: Path) -> str:
     return text
 
 
+class TrialResults(QDialog):
+    """A finished trial clip by clip: where the adapter helped and where it did not."""
+
+    def __init__(self, summary: str, comparison: Comparison, parent: QWidget | None = None) -> None:
+        super().__init__(parent, objectName="adapterTrialResults")
+        self.setWindowTitle(f"{comparison.adapter}: with and without it")
+        self.resize(900, 520)
+        self.summary = QLabel(summary, wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = ComparisonTable()
+        self.table.show_clips(comparison.clips)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+
+
 class AdapterTrial(QWidget):
     """A "Try on Recordings…" button; while a trial runs, its progress and a Cancel button.
-    `report(text, kind)` gives the outcome ("info" or "error") for the tab's message bar."""
+    `report(text, kind)` gives the outcome ("info" or "error") for the tab's message bar; the
+    clips of a finished trial open in a `TrialResults` window."""
 
     report = Signal(str, str)
 
@@ -48,6 +79,7 @@ class AdapterTrial(QWidget):
         self.holder = holder
         self.adapter: AdapterInfo | None = None
         self.task: BackgroundTask | None = None
+        self.results: TrialResults | None = None  # the last finished trial's window
         self.button = QPushButton("Try on Recordings…", objectName="adapterTry")
         menu = QMenu(self.button)
         self.folder_action = QAction("Folder of recordings…", self)
@@ -111,7 +143,7 @@ class AdapterTrial(QWidget):
 
         self.task = BackgroundTask(work, "adapter-trial", self)
         self.task.progress.connect(self._progress)
-        self.task.done.connect(lambda result: self._finished(comparison_text(*result, source), "info"))
+        self.task.done.connect(lambda result: self._done(*result, source))
         self.task.failed.connect(lambda message: self._finished(message, "error"))
         self.task.cancelled.connect(lambda: self._finished(f"Trying {name} on {source.name} was cancelled.", "info"))
         self.progress.setRange(0, 0)  # busy until the clips are listed
@@ -132,6 +164,17 @@ class AdapterTrial(QWidget):
     def _progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
+
+    def _done(self, comparison: Comparison, clips: Clips, source: Path) -> None:
+        text = comparison_text(comparison, clips, source)
+        if self.results is not None:  # one trial's window at a time
+            self.results.close()
+            self.results.deleteLater()
+            self.results = None
+        if comparison.clips:
+            self.results = TrialResults(text, comparison, self.window())
+            self.results.show()
+        self._finished(text, "info")
 
     def _finished(self, text: str, kind: str) -> None:
         self.task = None

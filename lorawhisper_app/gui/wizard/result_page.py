@@ -7,18 +7,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFormLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
     QWizard,
@@ -26,21 +21,17 @@ from PySide6.QtWidgets import (
 )
 
 from lorawhisper_app.core.adapter_store import AdapterInfo, AdapterStore
-from lorawhisper_app.core.errors import LoraWhisperError
+from lorawhisper_app.core.errors import Cancelled, LoraWhisperError
+from lorawhisper_app.core.evaluation import ClipComparison, compare_with_bare
+from lorawhisper_app.core.training.datasets import ListedClip
 from lorawhisper_app.core.training.run_registry import DEV_CLIPS
 from lorawhisper_app.gui.background import BackgroundTask
+from lorawhisper_app.gui.comparison_table import ComparisonTable
 from lorawhisper_app.gui.engine_holder import EngineHolder
 from lorawhisper_app.gui.wizard.state import adapter_name_problem
 from lorawhisper_app.gui.wizard.training_page import CLOSE_TEXT, TrainingOutcome, TrainingPage
 
 SAMPLE_CLIPS = 3
-
-
-@dataclass(frozen=True)
-class Sample:
-    reference: str
-    without: str
-    with_adapter: str
 
 
 def dev_clips(run_dir: Path) -> list[dict[str, object]]:
@@ -57,22 +48,15 @@ def dev_clips(run_dir: Path) -> list[dict[str, object]]:
 
 def transcribe_samples(
     holder: EngineHolder, adapter: str, run_dir: Path, progress: Callable[[int, int], None], cancel: threading.Event
-) -> list[Sample]:
+) -> list[ClipComparison]:
     """The shortest few dev clips, transcribed by the bare backbone and with `adapter`,
     both with the adapter's language token."""
-    engine = holder.wait()
-    token = engine.store.get(adapter).meta.decode_token
-    clips = sorted(dev_clips(run_dir), key=lambda c: float(c.get("duration", 0.0)))[:SAMPLE_CLIPS]
-    samples = []
-    for index, clip in enumerate(clips):
-        if cancel.is_set():
-            raise LoraWhisperError("cancelled")
-        audio = str(clip["audio"])
-        bare = engine.transcribe(audio, language=token, adapter="none", cancel=cancel).text.strip()
-        tuned = engine.transcribe(audio, language=token, adapter=adapter, cancel=cancel).text.strip()
-        samples.append(Sample(str(clip["text"]), bare, tuned))
-        progress(index + 1, len(clips))
-    return samples
+    listed = sorted(dev_clips(run_dir), key=lambda c: float(c.get("duration", 0.0)))[:SAMPLE_CLIPS]
+    rows = [ListedClip(Path(str(c["audio"])), "", str(c["text"]), str(c.get("id", ""))) for c in listed]
+    engine = holder.wait_unless_cancelled(cancel)
+    if engine is None:
+        raise Cancelled
+    return compare_with_bare(engine, rows, adapter, progress, cancel).clips
 
 
 def rename_adapter(store: AdapterStore, old: str, new: str) -> AdapterInfo:
@@ -93,7 +77,7 @@ class ResultPage(QWizardPage):
         self.store = store
         self.outcome: TrainingOutcome | None = None
         self.adapter_name = ""  # its name in the store now
-        self.samples: list[Sample] = []
+        self.samples: list[ClipComparison] = []
         self._task: BackgroundTask | None = None
         self._rename: BackgroundTask | None = None
         self._taken: set[str] = set()
@@ -109,13 +93,8 @@ class ResultPage(QWizardPage):
         self.wer_label.setWordWrap(True)
         self.samples_status = QLabel(objectName="samplesStatus")
         self.samples_status.setWordWrap(True)
-        self.table = QTableWidget(0, 3, objectName="sampleTable")
-        self.table.setHorizontalHeaderLabels(["What was said", "Without the adapter", "With the adapter"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setWordWrap(True)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table = ComparisonTable()
+        self.table.setObjectName("sampleTable")
         self.name_edit = QLineEdit(objectName="resultName")
         self.name_edit.textChanged.connect(self._name_changed)
         self.name_problem = QLabel(objectName="resultNameProblem")
@@ -162,7 +141,7 @@ class ResultPage(QWizardPage):
         holder: EngineHolder = self.wizard().state.holder
         name, run_dir = outcome.adapter, outcome.run_dir
 
-        def work(progress: Callable[[int, int], None], cancel: threading.Event) -> tuple[list[Sample], set[str]]:
+        def work(progress: Callable[[int, int], None], cancel: threading.Event) -> tuple[list[ClipComparison], set[str]]:
             taken = {info.name for info in self.store.list()}
             return transcribe_samples(holder, name, run_dir, progress, cancel), taken
 
@@ -175,15 +154,9 @@ class ResultPage(QWizardPage):
         self._task.failed.connect(lambda reason: self.samples_status.setText(f"No samples: {reason}"))
         self._task.start()
 
-    def _show_samples(self, result: tuple[list[Sample], set[str]]) -> None:
+    def _show_samples(self, result: tuple[list[ClipComparison], set[str]]) -> None:
         self.samples, self._taken = result
-        self.table.setRowCount(len(self.samples))
-        for row, sample in enumerate(self.samples):
-            for column, text in enumerate((sample.reference, sample.without, sample.with_adapter)):
-                item = QTableWidgetItem(text or "(nothing)")
-                item.setToolTip(text)
-                self.table.setItem(row, column, item)
-        self.table.resizeRowsToContents()
+        self.table.show_clips(self.samples)
         self.samples_status.setText(f"{len(self.samples)} held-back clips, transcribed without and with the adapter:")
         self._name_changed()
 

@@ -8,9 +8,14 @@ from lorawhisper_app.core.languages import (
     normalize_language_code,
     whisper_languages,
 )
+from lorawhisper_app.core.whisper_languages import NAME_ALIASES, WHISPER_LANGUAGES
 
 
 def test_whisper_table_is_transformers_own():
+    """The app keeps its own copy of Whisper's tables (importing transformers' costs the window a
+    second at start); they must be what the installed transformers has."""
+    assert WHISPER_LANGUAGES == LANGUAGES and list(WHISPER_LANGUAGES) == list(LANGUAGES)
+    assert {**{name: code for code, name in WHISPER_LANGUAGES.items()}, **NAME_ALIASES} == TO_LANGUAGE_CODE
     table = whisper_languages()
     assert list(table) == list(LANGUAGES)
     assert {name.lower() for name in table.values()} == set(LANGUAGES.values())

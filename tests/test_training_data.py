@@ -305,7 +305,7 @@ def test_dev_split_does_not_depend_on_input_order(swahili: list[dict], tmp_path:
     order = [row["id"] for row in shuffled]
     assert [c.id for c in second.train] == [i for i in order if i in {c.id for c in second.train}]
     assert [c.id for c in second.dev] == [i for i in order if i in {c.id for c in second.dev}]
-    assert "held out from the usable clips (25%" in "\n".join(first.summary_lines())
+    assert "held out from the usable clips (25 %" in "\n".join(first.summary_lines())
 
 
 def test_given_dev_set_overrides_the_split(swahili: list[dict], tmp_path: Path) -> None:

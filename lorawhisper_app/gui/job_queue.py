@@ -492,7 +492,7 @@ class JobQueue(QAbstractTableModel):
         if job.status is JobStatus.RUNNING:
             fraction, eta = self._progress.get(job.id, (0.0, -1.0))
             # Rounded up: 0.4 s left reads 0:01, not 0:00.
-            return f"{fraction:.0%} · {clock(math.ceil(eta))} left" if eta >= 0 else "running…"
+            return f"{fraction * 100:.0f} % · {clock(math.ceil(eta))} left" if eta >= 0 else "running…"
         if job.status is JobStatus.DONE and (job.error or job.export_error):
             return "done · not saved" if job.error else "done · export failed"
         if job.status is JobStatus.FAILED:

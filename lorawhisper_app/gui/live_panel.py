@@ -35,9 +35,9 @@ def _clock(seconds: float) -> str:
 
 
 def _badge(event) -> str:  # noqa: ANN001 - LiveEvent
-    """e.g. "sw 93% → sw": detected language, its probability, the adapter used."""
+    """e.g. "sw 93 % → sw": detected language, its probability, the adapter used."""
     language = event.language or "?"
-    prob = f" {event.probability:.0%}" if event.probability is not None else ""
+    prob = f" {event.probability * 100:.0f} %" if event.probability is not None else ""
     return f"{language}{prob} → {event.adapter or 'no adapter'}"
 
 

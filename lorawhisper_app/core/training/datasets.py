@@ -119,7 +119,7 @@ class DatasetReport:
         if self.dev_given:
             return f"{head}, as given"
         share = 100 * len(self.dev) / (len(self.dev) + len(self.train))
-        return f"{head}, held out from the usable clips ({share:.0f}%, picked by a hash of each clip id)"
+        return f"{head}, held out from the usable clips ({share:.0f} %, picked by a hash of each clip id)"
 
     def _shown(self, path: Path) -> str:
         base = self.source if self.source.is_dir() else self.source.parent

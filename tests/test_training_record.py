@@ -42,8 +42,8 @@ def test_an_early_stop_a_fit_start_and_odd_or_unknown_values() -> None:
         ("Trained on", "1 clip, 0.5 min"),
         ("Dev set", "12 clips, 2.0 min, held out from the training data"),
         ("Left out", "missing transcript: 2, duplicate: 1"),
-        ("Started from", "a copy of the lg adapter, its 8 strongest directions a layer; best fit by loss per token "
-                         "on a sample of the data: fresh 3.67, lg 4.09, sw 5.06"),
+        ("Started from", "a copy of the lg adapter, its 8 strongest directions a layer (chosen by fit; loss per "
+                         "token on a sample of the data: fresh 3.67, lg 4.09, sw 5.06)"),
     ]
     assert rows[4] == ("Steps", "40 of 100 planned (stopped early), best dev WER at step 20")
     # a value of a shape this version does not expect is shown as it is, not dropped

@@ -67,7 +67,7 @@ def _started_from(record: dict[str, Any]) -> str:
     if fits:
         scored = sorted(fits.items(), key=lambda item: float(item[1]))
         losses = ", ".join(f"{'fresh' if name == FRESH else name} {float(loss):.2f}" for name, loss in scored)
-        text += f"; best fit by loss per token on a sample of the data: {losses}"
+        text += f" (chosen by fit; loss per token on a sample of the data: {losses})"
     return text
 
 

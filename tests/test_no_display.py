@@ -90,6 +90,28 @@ def test_a_display_answers_only_while_something_listens_there(short_dir: Path) -
 
 
 @linux_only
+def test_the_connection_that_answered_stays_open_when_kept(short_dir: Path) -> None:
+    """An X server resets when its last client leaves, refusing connections meanwhile; the app
+    keeps its probe open until Qt has connected (tests/test_gui_xvfb.py starts it on real servers)."""
+    with listening_unix(str(short_dir / "X9")) as server:
+        kept: list[socket.socket] = []
+        assert missing_display({"DISPLAY": ":9"}, [], "linux", short_dir, keep=kept) is None and len(kept) == 1
+        accepted, _ = server.accept()
+        with accepted:
+            accepted.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                accepted.recv(1)  # nothing, and no end of stream: the probe is still connected
+            kept[0].close()
+            accepted.settimeout(5)
+            assert accepted.recv(1) == b""  # closed by its holder
+        assert x_display_answers(":9", short_dir) is True  # nothing to keep it in: closed at once
+        accepted, _ = server.accept()
+        with accepted:
+            accepted.settimeout(5)
+            assert accepted.recv(1) == b""
+
+
+@linux_only
 def test_a_tcp_display_answers_only_while_its_port_listens() -> None:
     for number in range(100, 200):
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -63,7 +63,9 @@ def shown_after(command: Sequence[str], env: dict[str, str]) -> float:
     if xvfb is None:
         raise SystemExit("xvfb-run is not installed (Debian package xvfb)")
     done = subprocess.run(
-        [xvfb, "-a", "-s", XVFB_SCREEN, *command], env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+        # From the default display, :99, a run started at the same moment elsewhere could take the same one.
+        [xvfb, "-a", "-n", str(100 + os.getpid() % 500), "-s", XVFB_SCREEN, *command],
+        env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
     )
     found = SHOWN.search(done.stdout)
     if done.returncode != 0 or found is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -76,10 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Starts the app and returns its exit code when the last window closes."""
     argv = list(sys.argv if argv is None else argv)
     options, qt_args = parse_args(argv[1:])
-    if QApplication.instance() is None and (problem := missing_display(os.environ, qt_args)):
+    probes: list[socket.socket] = []  # held open until Qt has connected: see x_display_answers
+    if QApplication.instance() is None and (problem := missing_display(os.environ, qt_args, keep=probes)):
         print(problem, file=sys.stderr)
         return 2
     app = QApplication.instance() or QApplication(argv[:1] + qt_args)
+    for probe in probes:
+        probe.close()
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     # Lets desktops match the window to resources/lorawhisper-studio.desktop.

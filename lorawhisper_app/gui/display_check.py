@@ -25,30 +25,46 @@ WAYS_TO_A_DISPLAY = (
 )
 
 
-def _unix_connects(address: str, timeout: float) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(address)
-        except OSError:
-            return False
-        return True
-
-
-def _tcp_connects(host: str, port: int, timeout: float) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError:
-        return False
+def _answered(sock: socket.socket, keep: list[socket.socket] | None) -> bool:
+    if keep is None:
+        sock.close()
+    else:
+        keep.append(sock)
     return True
 
 
+def _unix_connects(address: str, timeout: float, keep: list[socket.socket] | None = None) -> bool:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        return False
+    return _answered(sock, keep)
+
+
+def _tcp_connects(host: str, port: int, timeout: float, keep: list[socket.socket] | None = None) -> bool:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError:
+        return False
+    return _answered(sock, keep)
+
+
 def x_display_answers(
-    display: str, socket_dir: Path = X11_SOCKET_DIR, timeout: float = CONNECT_TIMEOUT_S
+    display: str, socket_dir: Path = X11_SOCKET_DIR, timeout: float = CONNECT_TIMEOUT_S,
+    keep: list[socket.socket] | None = None,
 ) -> bool | None:
     """Whether something accepts connections where the X display `display` lives: the
     local socket (Linux's abstract one, then the file in `socket_dir`) or TCP port 6000 + N,
-    as libxcb tries them. None for a name it does not parse: Qt is left to judge that."""
+    as libxcb tries them. None for a name it does not parse: Qt is left to judge that.
+
+    An X server resets when its last client leaves and refuses connections while it does, so
+    a probe closed at once can make Qt's own connection a moment later fail (and Qt abort):
+    under xvfb-run, whose server has no other client, about one start in three did on a busy
+    machine. `keep` receives the connection that answered, still open, to close once Qt has
+    connected."""
     match = X_DISPLAY_NAME.fullmatch(display)
     if match is None:
         return None
@@ -56,11 +72,12 @@ def x_display_answers(
     local = protocol in (None, "unix") and host in ("", "unix")
     if local:
         path = str(socket_dir / f"X{number}")
-        if (sys.platform.startswith("linux") and _unix_connects("\0" + path, timeout)) or _unix_connects(path, timeout):
+        linux = sys.platform.startswith("linux")
+        if (linux and _unix_connects("\0" + path, timeout, keep)) or _unix_connects(path, timeout, keep):
             return True
         if protocol == "unix" or host == "unix":
             return False
-    return _tcp_connects(host or "localhost", X11_TCP_PORT + number, timeout)
+    return _tcp_connects(host or "localhost", X11_TCP_PORT + number, timeout, keep)
 
 
 def wayland_display_answers(name: str, runtime_dir: str | None, timeout: float = CONNECT_TIMEOUT_S) -> bool:
@@ -76,9 +93,11 @@ def missing_display(
     qt_args: Sequence[str],
     platform: str = sys.platform,
     x_socket_dir: Path = X11_SOCKET_DIR,
+    keep: list[socket.socket] | None = None,
 ) -> str | None:
     """Why no window can open, or None when one can (or when the user chose Qt's platform,
-    with QT_QPA_PLATFORM or -platform, and so the means of checking)."""
+    with QT_QPA_PLATFORM or -platform, and so the means of checking). `keep`: as for
+    `x_display_answers`."""
     if not platform.startswith("linux"):
         return None
     if environ.get("QT_QPA_PLATFORM") or "-platform" in qt_args:
@@ -91,7 +110,7 @@ def missing_display(
         )
     if wayland and wayland_display_answers(wayland, environ.get("XDG_RUNTIME_DIR")):
         return None
-    if x_display and x_display_answers(x_display, x_socket_dir) is not False:
+    if x_display and x_display_answers(x_display, x_socket_dir, keep=keep) is not False:
         return None
     named = (("WAYLAND_DISPLAY", wayland), ("DISPLAY", x_display))
     tried = " or ".join(f"{name}={value}" for name, value in named if value)

@@ -217,7 +217,7 @@ RECALLED_LID = "similarity: the new data's LID profile as measured by an earlier
 
 
 TIP_FIT_2_STEPS = (  # 2 steps of 4 clips over 21
-    "tip: this run sees each clip about 0.4 times; in runs of up to 4.3 passes, --warm-start fit (the installed "
+    "tip: this run sees each clip about 0.4 times; in runs of up to 5.7 passes, --warm-start fit (the installed "
     "adapter that fits the new data best, a related language's; fresh when none fits closely) gave 3 to 9 % fewer "
     "word errors than a fresh start (docs/experiments.md)"
 )

@@ -198,7 +198,7 @@ def test_pages_one_to_four_on_real_swahili(qtbot, store: AdapterStore, holder: E
     assert settings.seed_note.isHidden() and settings.rank_spin.isEnabled()
     assert settings.preset().name == "Quick" and settings.rank_spin.value() == 16
     assert settings.fit_row.isHidden()  # MoE never starts from a copy
-    # A short fresh run is offered Best fit, which measured better in runs of up to 4.3 passes.
+    # A short fresh run is offered Best fit, which measured better in runs of up to 5.7 passes.
     wizard.back()
     sim.moe_check.setChecked(False)
     click_next(qtbot, wizard, SETTINGS_PAGE)

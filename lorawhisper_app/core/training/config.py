@@ -18,8 +18,8 @@ WARM_NONE = "none"
 FIT_CLIPS = 16  # training clips each --warm-start fit candidate is scored on
 FRESH = "(fresh)"  # the fresh start among fit's candidates: not a valid adapter name, so it names none
 # In docs/experiments.md a start from the related language's adapter (what fit picks) beat a
-# fresh one in each of 11 pairs of runs that passed over the training data 0.5 to 4.3 times
-# (Kinyarwanda on 10 and 90 minutes, Luganda on 10; 15 and 45 steps; up to three seeds), tied at
+# fresh one in each of 13 pairs of runs that passed over the training data 0.5 to 5.7 times
+# (Kinyarwanda on 10 and 90 minutes, Luganda on 10; 15, 20 and 45 steps; up to three seeds), tied at
 # 7.3 passes (Luganda, 10 minutes, 45 steps, two seeds), and a copy lost to a fresh start at 8 and
 # 34 passes (the GPU runs): fresh runs of up to this many passes, between the two, are pointed to it.
 FIT_HELPS_MAX_PASSES = 6.0

@@ -398,7 +398,7 @@ class Trainer:
             return
         if any(self._start_problem(self.installed[n.adapter]) is None for n in neighbours):
             self.emit("phase", message=(
-                f"tip: this run sees each clip about {seen:.1f} times; in runs of up to 4.3 passes, --warm-start fit "
+                f"tip: this run sees each clip about {seen:.1f} times; in runs of up to 5.7 passes, --warm-start fit "
                 "(the installed adapter that fits the new data best, a related language's; fresh when none fits "
                 "closely) gave 3 to 9 % fewer word errors than a fresh start (docs/experiments.md)"
             ))

@@ -71,7 +71,7 @@ DEFAULT_PRESET = "Balanced"
 FIT_HINT = (
     "A short run: each clip is seen about {passes:.1f} times. In this project's measurements, starting from the "
     "installed adapter that already fits the recordings best made 3 to 9 % fewer word errors than a fresh start "
-    "in runs of up to 4.3 passes (Kinyarwanda on 10 and 90 minutes, Luganda on 10; 11 pairs of runs), and did "
+    "in runs of up to 5.7 passes (Kinyarwanda on 10 and 90 minutes, Luganda on 10; 13 pairs of runs), and did "
     "no better from 7 passes on. That adapter was a related language's; when none fits closely, Best fit starts "
     "fresh (a copy of an unrelated language's adapter did no better, or far worse)."
 )

@@ -62,8 +62,8 @@ def x_display_answers(
 
     An X server resets when its last client leaves and refuses connections while it does, so
     a probe closed at once can make Qt's own connection a moment later fail (and Qt abort):
-    under xvfb-run, whose server has no other client, about one start in three did on a busy
-    machine. `keep` receives the connection that answered, still open, to close once Qt has
+    under xvfb-run, whose server has no other client, 4 of 16 starts four at a time did on a
+    busy machine. `keep` receives the connection that answered, still open, to close once Qt has
     connected."""
     match = X_DISPLAY_NAME.fullmatch(display)
     if match is None:

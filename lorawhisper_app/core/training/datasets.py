@@ -176,6 +176,8 @@ class ListedClip:
 
 @dataclass(frozen=True)
 class Listed:
+    """What `list_transcribed` found: the clips to score and those it left out."""
+
     clips: list[ListedClip]
     problems: list[DataProblem]
     part: str  # "dev.tsv" when a Common Voice folder's held-out part was taken, else ""

@@ -10,6 +10,8 @@ from typing import Any
 
 from lorawhisper_app.core.languages import language_name
 from lorawhisper_app.core.training.config import FRESH
+from lorawhisper_app.core.training.datasets import clip_count
+
 SIMILAR_SHOWN = 5
 HIDDEN = {"router"}  # shown as Auto-routing
 
@@ -36,8 +38,7 @@ def json_text(value: Any) -> str:
 
 
 def _amount(part: dict[str, Any]) -> str:
-    clips = int(part["clips"])
-    return f"{clips} clip{'' if clips == 1 else 's'}, {float(part['minutes']):.1f} min"
+    return f"{clip_count(int(part['clips']))}, {float(part['minutes']):.1f} min"
 
 
 def _trained_on(record: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import QApplication, QWidget
 
+from lorawhisper_app.benchmarks.startup_bench import display_search
 from lorawhisper_app.core.adapter_store import AdapterStore
 from lorawhisper_app.core.results import Route, Segment, TranscriptionResult
 from lorawhisper_app.core.settings import Settings
@@ -122,12 +123,11 @@ window.close()
 
 
 def xvfb_run(slot: int = 0) -> list[str]:
-    """xvfb-run on the first free display from one picked by this process's id and `slot`
-    (0 to 7): from the default, :99, runs started at the same moment would race for it."""
+    """xvfb-run with a display of its own (`display_search`, `slot` 0 to 7)."""
     path = shutil.which("xvfb-run")
     if path is None:
         pytest.skip("xvfb-run is not installed (Debian package xvfb): no X server to test on")
-    return [path, "-a", "-n", str(100 + os.getpid() % 100 * 8 + slot), "-s", XVFB_SCREEN]
+    return [path, *display_search(slot), "-s", XVFB_SCREEN]
 
 
 def x_environment(**extra: str) -> dict[str, str]:

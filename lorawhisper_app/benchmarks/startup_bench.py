@@ -57,14 +57,19 @@ app.exec()
 """
 
 
+def display_search(slot: int = 0) -> list[str]:
+    """xvfb-run's options to take the first free display from one picked by this process's id
+    and `slot` (0 to 7): from the default, :99, runs started at the same moment race for it."""
+    return ["-a", "-n", str(100 + os.getpid() % 100 * 8 + slot)]
+
+
 def shown_after(command: Sequence[str], env: dict[str, str]) -> float:
     """Run `command` on a fresh Xvfb and return the seconds it reported."""
     xvfb = shutil.which("xvfb-run")
     if xvfb is None:
         raise SystemExit("xvfb-run is not installed (Debian package xvfb)")
     done = subprocess.run(
-        # From the default display, :99, a run started at the same moment elsewhere could take the same one.
-        [xvfb, "-a", "-n", str(100 + os.getpid() % 500), "-s", XVFB_SCREEN, *command],
+        [xvfb, *display_search(), "-s", XVFB_SCREEN, *command],
         env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
     )
     found = SHOWN.search(done.stdout)
